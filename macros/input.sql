@@ -1,0 +1,69 @@
+{#-
+    The input, from vars: exactly one of `source_path` (a parquet/csv/tsv/json/jsonl file)
+    or `source_table` (a table in the database). Returns a relation expression for FROM.
+-#}
+{% macro text_clustering_source() %}
+    {{ return(adapter.dispatch('text_clustering_source', 'text_clustering')()) }}
+{% endmacro %}
+
+{% macro default__text_clustering_source() %}
+    {%- set path = var('source_path', none) -%}
+    {%- set table = var('source_table', none) -%}
+    {%- if path and table -%}
+        {{ exceptions.raise_compiler_error(
+            "vars source_path ('" ~ path ~ "') and source_table ('" ~ table ~ "') are both set: "
+            ~ "set the one you do not use to null, e.g. --vars '{source_table: " ~ table
+            ~ ", source_path: null}'") }}
+    {%- elif path -%}
+        {%- set lowered = path | lower -%}
+        {%- set quoted = "'" ~ (path | replace("'", "''")) ~ "'" -%}
+        {%- if lowered.endswith('.parquet') -%}
+            read_parquet({{ quoted }})
+        {%- elif lowered.endswith('.csv') or lowered.endswith('.csv.gz') or lowered.endswith('.tsv') -%}
+            read_csv({{ quoted }}, header = true)
+        {%- elif lowered.endswith('.json') or lowered.endswith('.jsonl') or lowered.endswith('.ndjson') -%}
+            read_json_auto({{ quoted }})
+        {%- else -%}
+            {{ exceptions.raise_compiler_error(
+                "var source_path '" ~ path ~ "' must end in .parquet, .csv, .csv.gz, .tsv, "
+                ~ ".json, .jsonl or .ndjson; for a table in the database use var source_table") }}
+        {%- endif -%}
+    {%- elif table -%}
+        {%- if not modules.re.match('^[A-Za-z_][A-Za-z0-9_]*([.][A-Za-z_][A-Za-z0-9_]*){0,2}$', table) -%}
+            {{ exceptions.raise_compiler_error(
+                "var source_table '" ~ table ~ "' is not a table name of the form "
+                ~ "[database.][schema.]table made of letters, digits and underscores") }}
+        {%- endif -%}
+        {{ table }}
+    {%- else -%}
+        {{ exceptions.raise_compiler_error(
+            "no input: set var source_path (a parquet/csv/json file) or source_table "
+            ~ "(a table in the database), e.g. --vars '{source_path: data/my_texts.parquet}'") }}
+    {%- endif -%}
+{% endmacro %}
+
+
+{#-
+    A column named by a var, checked against the input's columns (at run time) and quoted.
+    An unknown name stops the build with the list of columns that do exist.
+-#}
+{% macro text_clustering_column(var_name, required=true) %}
+    {%- set name = var(var_name, none) -%}
+    {%- if not name -%}
+        {%- if required -%}
+            {{ exceptions.raise_compiler_error("var " ~ var_name ~ " must name a column of the input") }}
+        {%- endif -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- if execute -%}
+        {%- set described = run_query("describe select * from " ~ text_clustering_source() ~ " limit 0") -%}
+        {%- set columns = described.columns[0].values() -%}
+        {%- if name not in columns -%}
+            {{ exceptions.raise_compiler_error(
+                "var " ~ var_name ~ " = '" ~ name ~ "' is not a column of the input "
+                ~ text_clustering_source() ~ "; its columns are: " ~ (columns | join(', '))
+                ~ ". Set it with --vars '{" ~ var_name ~ ": <column>}'") }}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return(adapter.quote(name)) }}
+{% endmacro %}

@@ -1,0 +1,68 @@
+{#-
+    One row per cluster, noise (-1) included: size, share of all texts, centre in the
+    projection, labels, who wrote them, top keywords and the representatives shown.
+-#}
+with
+
+text_clusters as (
+
+    select * from {{ ref('fct_text_clusters') }}
+
+),
+
+labels as (
+
+    select * from {{ ref('int_clusters_labelled') }}
+
+),
+
+representatives as (
+
+    select * from {{ ref('int_cluster_representatives') }}
+
+),
+
+sizes as (
+
+    select
+        cluster_label,
+        count(*) as n_texts,
+        count(*) / sum(count(*)) over () as share,
+        [avg(projection[1]), avg(projection[2])]::float [2] as centre
+    from text_clusters
+    group by cluster_label
+
+),
+
+representative_ids as (
+
+    select
+        cluster_label,
+        list(text_id order by representative_rank) as representative_text_ids
+    from representatives
+    group by cluster_label
+
+),
+
+final as (
+
+    select
+        labels.cluster_label,
+        labels.cluster_label = -1 as is_noise,
+        coalesce(sizes.n_texts, 0) as n_texts,
+        coalesce(sizes.share, 0.0) as share,
+        sizes.centre,
+        labels.summary_label,
+        labels.summary_labels,
+        labels.model_name,
+        labels.label_status,
+        labels.label_error,
+        labels.top_keywords,
+        coalesce(representative_ids.representative_text_ids, []) as representative_text_ids
+    from labels
+    left join sizes on labels.cluster_label = sizes.cluster_label
+    left join representative_ids on labels.cluster_label = representative_ids.cluster_label
+
+)
+
+select * from final

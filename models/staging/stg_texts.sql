@@ -1,0 +1,63 @@
+{#-
+    One row per input text, from var source_path or source_table (see macros/input.sql).
+    text_id: the id column cast to varchar, or a stable id made from the text itself.
+-#}
+{%- set text_column = text_clustering_column('text_column') -%}
+{%- set id_column = text_clustering_column('id_column', required=false) -%}
+{%- set embedding_column = text_clustering_column('embedding_column', required=false) -%}
+
+with
+
+source as (
+
+    select * from {{ text_clustering_source() }}
+
+),
+
+renamed as (
+
+    select
+        {%- if id_column %}
+            cast({{ id_column }} as varchar) as source_id,
+        {%- else %}
+            null::varchar as source_id,
+        {%- endif %}
+        cast({{ text_column }} as varchar) as text,
+        {%- if embedding_column %}
+            cast({{ embedding_column }} as float []) as precomputed_embedding
+        {%- else %}
+            null::float [] as precomputed_embedding
+        {%- endif %}
+    from source
+
+),
+
+identified as (
+
+    select
+        text,
+        precomputed_embedding,
+        coalesce(text, '') as hash_key,
+        row_number() over (partition by coalesce(text, '')) as occurrence,
+        text is not null and regexp_matches(text, '[\pL\pN]') as is_embeddable,
+        coalesce(
+            source_id,
+            substr(md5(hash_key), 1, 16)
+            || case when occurrence > 1 then '-' || occurrence else '' end
+        ) as text_id
+    from renamed
+
+),
+
+final as (
+
+    select
+        text_id,
+        text,
+        is_embeddable,
+        precomputed_embedding
+    from identified
+
+)
+
+select * from final

@@ -1,0 +1,52 @@
+"""text_clustering: cluster a table of texts in DuckDB and label every cluster.
+
+The dbt Python models of this project are thin wrappers over these functions.
+"""
+
+from .cluster import NOISE, cluster, cluster_table
+from .config import read_bool, read_choice, read_float, read_int, read_str
+from .embed import DEFAULT_MODEL, embed_table, embed_texts
+from .errors import (
+    ConfigError,
+    EmbeddingError,
+    InputError,
+    LabellingError,
+    TextClusteringError,
+)
+from .figure import save_cluster_figure
+from .keywords import KEYWORD_MODEL_NAME, class_tfidf, keyword_labels
+from .label import label_clusters
+from .llm import LLMLabeller, client_from_env
+from .project import project, project_table
+from .vectors import read_arrow, to_arrow, to_numpy
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "KEYWORD_MODEL_NAME",
+    "NOISE",
+    "ConfigError",
+    "EmbeddingError",
+    "InputError",
+    "LLMLabeller",
+    "LabellingError",
+    "TextClusteringError",
+    "class_tfidf",
+    "client_from_env",
+    "cluster",
+    "cluster_table",
+    "embed_table",
+    "embed_texts",
+    "keyword_labels",
+    "label_clusters",
+    "project",
+    "project_table",
+    "read_arrow",
+    "read_bool",
+    "read_choice",
+    "read_float",
+    "read_int",
+    "read_str",
+    "save_cluster_figure",
+    "to_arrow",
+    "to_numpy",
+]
