@@ -67,3 +67,16 @@
     {%- endif -%}
     {{ return(adapter.quote(name)) }}
 {% endmacro %}
+
+
+{#- An integer var, checked at compile time: a value below `minimum` stops the build. -#}
+{% macro text_clustering_int_var(var_name, minimum) %}
+    {%- set value = var(var_name, none) -%}
+    {%- set parsed = value | int(none) if value is not none else none -%}
+    {%- if parsed is none or parsed < minimum or (value | string) != (parsed | string) -%}
+        {{ exceptions.raise_compiler_error(
+            "var " ~ var_name ~ " must be an integer >= " ~ minimum ~ ", got '" ~ value
+            ~ "'. Set it with --vars '{" ~ var_name ~ ": 10}'") }}
+    {%- endif -%}
+    {{ return(parsed) }}
+{% endmacro %}

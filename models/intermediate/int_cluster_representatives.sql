@@ -3,10 +3,7 @@
     ties broken by text_id: deterministic, noise excluded. These are the examples the
     labeller shows the LLM.
 -#}
-{%- if (var('samples_per_cluster') | int(0)) < 1 -%}
-    {{ exceptions.raise_compiler_error(
-        "var samples_per_cluster must be an integer >= 1, got '" ~ var('samples_per_cluster') ~ "'") }}
-{%- endif %}
+{%- set samples_per_cluster = text_clustering_int_var('samples_per_cluster', minimum=1) %}
 
 with
 
@@ -67,7 +64,7 @@ ranked as (
         ) as representative_rank
     from clustered_points
     inner join centres on clustered_points.cluster_label = centres.cluster_label
-    qualify representative_rank <= {{ var('samples_per_cluster') }}
+    qualify representative_rank <= {{ samples_per_cluster }}
 
 ),
 

@@ -28,7 +28,7 @@ sizes as (
         cluster_label,
         count(*) as n_texts,
         count(*) / sum(count(*)) over () as share,
-        [avg(projection[1]), avg(projection[2])]::float [2] as centre
+        [avg(projection[1]), avg(projection[2])]::float[2] as centre
     from text_clusters
     group by cluster_label
 

@@ -5,6 +5,9 @@
 {%- set text_column = text_clustering_column('text_column') -%}
 {%- set id_column = text_clustering_column('id_column', required=false) -%}
 {%- set embedding_column = text_clustering_column('embedding_column', required=false) -%}
+{%- set source_id = 'cast(' ~ id_column ~ ' as varchar)' if id_column else 'null::varchar' -%}
+{%- set precomputed = 'cast(' ~ embedding_column ~ ' as float[])' if embedding_column
+    else 'null::float[]' -%}
 
 with
 
@@ -17,17 +20,9 @@ source as (
 renamed as (
 
     select
-        {%- if id_column %}
-            cast({{ id_column }} as varchar) as source_id,
-        {%- else %}
-            null::varchar as source_id,
-        {%- endif %}
+        {{ source_id }} as source_id,
         cast({{ text_column }} as varchar) as text,
-        {%- if embedding_column %}
-            cast({{ embedding_column }} as float []) as precomputed_embedding
-        {%- else %}
-            null::float [] as precomputed_embedding
-        {%- endif %}
+        {{ precomputed }} as precomputed_embedding
     from source
 
 ),

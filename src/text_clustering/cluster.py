@@ -37,4 +37,6 @@ def cluster_table(projected: pa.Table, **params: float) -> pa.Table:
     """``(text_id, projection)`` -> ``(text_id, cluster_label INTEGER)``, in ``text_id`` order."""
     projected = projected.sort_by("text_id")
     labels = cluster(to_numpy(projected, "projection"), **params)  # type: ignore[arg-type]
-    return pa.table({"text_id": projected["text_id"], "cluster_label": pa.array(labels, pa.int32())})
+    return pa.table(
+        {"text_id": projected["text_id"], "cluster_label": pa.array(labels, pa.int32())}
+    )

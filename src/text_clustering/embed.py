@@ -96,8 +96,7 @@ def embed_texts(
         rate = done / max(time.perf_counter() - start, 1e-9)
         eta = (len(texts) - done) / rate
         print(
-            f"text_clustering: embedded {done}/{len(texts)} texts "
-            f"({rate:.0f}/s, ETA {eta:.0f}s)",
+            f"text_clustering: embedded {done}/{len(texts)} texts ({rate:.0f}/s, ETA {eta:.0f}s)",
             file=sys.stderr,
             flush=True,
         )

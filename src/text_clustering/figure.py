@@ -11,6 +11,18 @@ import numpy as np
 from .cluster import NOISE
 
 
+def cluster_annotations(
+    points: np.ndarray, labels: np.ndarray, names: Mapping[int, str], *, width: int = 22
+) -> list[tuple[float, float, str]]:
+    """``(x, y, text)`` per cluster (noise excluded): the label, wrapped to ``width``
+    characters, at the median of the cluster's points."""
+    out = []
+    for c in sorted(int(c) for c in np.unique(labels[labels != NOISE])):
+        x, y = np.median(points[labels == c], axis=0)
+        out.append((float(x), float(y), textwrap.fill(str(names.get(c, c)), width=width)))
+    return out
+
+
 def save_cluster_figure(
     points: np.ndarray,
     labels: np.ndarray,
@@ -42,9 +54,7 @@ def save_cluster_figure(
     for i, c in enumerate(clusters):
         member = labels == c
         ax.scatter(*points[member].T, s=size, color=cmap(i % 20), linewidths=0, alpha=0.8)
-    for c in clusters:
-        x, y = np.median(points[labels == c], axis=0)
-        text = textwrap.fill(str(names.get(c, c)), width=22)
+    for x, y, text in cluster_annotations(points, labels, names):
         ax.annotate(
             text,
             (x, y),
@@ -54,7 +64,9 @@ def save_cluster_figure(
             bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#666666", "alpha": 0.85},
         )
     share = noise.mean() if len(labels) else 0.0
-    ax.set_title(f"{title}: {len(labels)} texts, {len(clusters)} clusters, {share:.0%} noise (grey)")
+    ax.set_title(
+        f"{title}: {len(labels)} texts, {len(clusters)} clusters, {share:.0%} noise (grey)"
+    )
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()

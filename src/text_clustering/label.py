@@ -50,9 +50,7 @@ def label_clusters(
     ``default_label``; a cluster the LLM fails on gets ``default_label`` and the reason.
     """
     classes = [int(c) for c in documents["cluster_label"].to_pylist()]
-    keywords = class_tfidf(
-        documents["text"].to_pylist(), classes, top_k=max(top_k_keywords, 6 * n)
-    )
+    keywords = class_tfidf(documents["text"].to_pylist(), classes, top_k=max(top_k_keywords, 6 * n))
     clusters = sorted(c for c in set(classes) if c != NOISE)
 
     if labeller is None:
@@ -100,7 +98,9 @@ def label_clusters(
 def _label_with_llm(
     representatives: pa.Table, clusters: list[int], labeller: LLMLabeller, max_concurrency: int
 ) -> dict[int, LabelResult]:
-    ordered = representatives.sort_by([("cluster_label", "ascending"), ("representative_rank", "ascending")])
+    ordered = representatives.sort_by(
+        [("cluster_label", "ascending"), ("representative_rank", "ascending")]
+    )
     examples: dict[int, list[str]] = {c: [] for c in clusters}
     for c, text in zip(
         ordered["cluster_label"].to_pylist(), ordered["text"].to_pylist(), strict=True
@@ -114,7 +114,9 @@ def _label_with_llm(
         flush=True,
     )
     with ThreadPoolExecutor(max_workers=max(1, max_concurrency)) as pool:
-        results = dict(zip(clusters, pool.map(lambda c: labeller.label(examples[c]), clusters), strict=True))
+        results = dict(
+            zip(clusters, pool.map(lambda c: labeller.label(examples[c]), clusters), strict=True)
+        )
     failed = [c for c, r in results.items() if r.status != "ok"]
     if failed:
         print(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 
 import numpy as np
 import pyarrow as pa
 
-from ._numba import configure_numba_cache
+from ._numba import cached_jit
 from .vectors import to_arrow, to_numpy
 
 # Below this many distinct points UMAP's spectral layout is unstable; PCA is used instead.
@@ -25,6 +26,8 @@ def project(
 ) -> np.ndarray:
     """Project ``(n, d)`` vectors to an ``(n, 2)`` float32 array.
 
+    The k-nearest-neighbour graph is computed exactly (brute force, scikit-learn) and handed
+    to UMAP, which then skips pynndescent's approximate search: deterministic, and no JIT.
     ``n_neighbors`` is capped at ``n - 1`` so small inputs still work; with fewer than
     ``MIN_UMAP_ROWS`` rows the first two principal components are returned instead.
     """
@@ -33,26 +36,42 @@ def project(
         return np.zeros((0, 2), dtype=np.float32)
     if n < MIN_UMAP_ROWS:
         return _pca_2d(vectors)
-    configure_numba_cache()
-    import umap  # imported here: numba's cache dir must be set first
-
     start = time.perf_counter()
-    reducer = umap.UMAP(
-        n_components=2,
-        n_neighbors=min(n_neighbors, n - 1),
-        min_dist=min_dist,
-        metric=metric,
-        random_state=random_state,
-        n_jobs=1,  # a fixed random_state makes umap-learn single-threaded anyway
-    )
-    points = reducer.fit_transform(vectors).astype(np.float32)
+    k = min(n_neighbors, n - 1)
+    knn_distances, knn_indices = exact_knn(vectors, k, metric=metric)
+    with cached_jit():
+        import umap  # imported here: numba's cache must be set up first
+
+        reducer = umap.UMAP(
+            n_components=2,
+            n_neighbors=k,
+            min_dist=min_dist,
+            metric=metric,
+            random_state=random_state,
+            n_jobs=1,  # a fixed random_state makes umap-learn single-threaded anyway
+            precomputed_knn=(knn_indices, knn_distances, None),
+        )
+        with warnings.catch_warnings():
+            # "no search index: transform() unavailable" and "n_jobs overridden": expected.
+            warnings.simplefilter("ignore", UserWarning)
+            points = reducer.fit_transform(vectors).astype(np.float32)
     print(
-        f"text_clustering: projected {n}/{n} texts with UMAP in "
-        f"{time.perf_counter() - start:.1f}s",
+        f"text_clustering: projected {n}/{n} texts with UMAP in {time.perf_counter() - start:.1f}s",
         file=sys.stderr,
         flush=True,
     )
     return points
+
+
+def exact_knn(
+    vectors: np.ndarray, k: int, *, metric: str = "cosine"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact ``k`` nearest neighbours of every row (itself first): ``(distances, indices)``."""
+    from sklearn.neighbors import NearestNeighbors
+
+    index = NearestNeighbors(n_neighbors=k, metric=metric, algorithm="brute").fit(vectors)
+    distances, indices = index.kneighbors(vectors)
+    return distances.astype(np.float32), indices.astype(np.int64)
 
 
 def _pca_2d(vectors: np.ndarray) -> np.ndarray:

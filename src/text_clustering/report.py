@@ -50,5 +50,3 @@ def figure_summary(texts: pa.Table, clusters: pa.Table, *, path: str | None) -> 
         "noise_share": noise_share,
     }
     return pa.Table.from_pylist([row], schema=FIGURE_SCHEMA)
-
-

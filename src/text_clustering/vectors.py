@@ -57,8 +57,9 @@ def to_numpy(table: pa.Table, column: str, *, id_column: str = "text_id") -> np.
         bad = np.flatnonzero(lengths != dim)
         if bad.size:
             raise InputError(
-                f"column `{column}` has vectors of different lengths: {row_id(int(bad[0]))} has "
-                f"{int(lengths[bad[0]])} values, {row_id(0)} has {dim}. All must share one dimension."
+                f"column `{column}` has vectors of different lengths: {row_id(int(bad[0]))} "
+                f"has {int(lengths[bad[0]])} values, {row_id(0)} has {dim}. "
+                "All must share one dimension."
             )
         flat = values.flatten()
     else:
@@ -68,12 +69,15 @@ def to_numpy(table: pa.Table, column: str, *, id_column: str = "text_id") -> np.
         )
     if flat.null_count:
         first = pc.index(pc.is_null(flat), True).as_py() // max(dim, 1)
-        raise InputError(f"column `{column}` has a null value inside the vector at {row_id(first)}.")
+        raise InputError(
+            f"column `{column}` has a null value inside the vector at {row_id(first)}."
+        )
     array = flat.to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(n, dim)
     finite = np.isfinite(array).all(axis=1)
     if not finite.all():
         raise InputError(
-            f"column `{column}` has NaN or infinite values at {row_id(int(np.flatnonzero(~finite)[0]))}."
+            f"column `{column}` has NaN or infinite values at "
+            f"{row_id(int(np.flatnonzero(~finite)[0]))}."
         )
     return array
 

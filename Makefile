@@ -1,0 +1,51 @@
+# The two commands of the README: `make demo` and `make test`. Both set up .venv first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+# Offline, reproducible, in-repo settings for every dbt / Python process started here.
+export DBT_PROFILES_DIR := $(CURDIR)
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export DO_NOT_TRACK := 1
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup demo test lint pytest clean demo-data
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first, pinned: 2.13.0 is a CPU build on local disk; unpinned pulls multi-GB CUDA.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m text_clustering warmup
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	mkdir -p output
+	$(BIN)/dbt build
+	$(BIN)/python -m text_clustering summary
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint models macros tests/dbt
+
+pytest: setup
+	$(BIN)/pytest
+
+test: lint pytest
+
+# Remake data/debian_packages.parquet (needs a Debian machine; the demo itself does not).
+demo-data: setup
+	apt-get update -o Acquire::Languages=en
+	$(BIN)/python scripts/make_demo_data.py --per-section 200 --output data/debian_packages.parquet
+
+clean:
+	rm -rf target logs output .cache .pytest_cache

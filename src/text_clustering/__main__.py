@@ -1,0 +1,74 @@
+"""Command line: ``python -m text_clustering {warmup,summary}``.
+
+- ``warmup``: compile umap-learn's numba code into the persistent cache (run by ``make setup``),
+  so the first ``dbt build`` does not pay ~30 s of JIT.
+- ``summary [DATABASE]``: print where a build's outputs are and what they hold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_DATABASE = "output/text_clustering.duckdb"
+
+
+def warmup() -> None:
+    import numpy as np
+
+    from .project import project
+
+    start = time.perf_counter()
+    rng = np.random.default_rng(0)
+    project(rng.normal(size=(64, 8)).astype(np.float32), n_neighbors=5)
+    print(
+        f"numba cache warm in {time.perf_counter() - start:.1f}s: {os.environ['NUMBA_CACHE_DIR']}"
+    )
+
+
+def summary(database: str) -> int:
+    import duckdb
+
+    path = Path(database)
+    if not path.exists():
+        print(f"no database at {path}: run `make demo` (or dbt build) first", file=sys.stderr)
+        return 1
+    con = duckdb.connect(str(path), read_only=True)
+    n_texts = con.sql("select count(*) from fct_text_clusters").fetchall()[0][0]
+    figure = con.sql("select figure_path from rpt_text_clusters_figure").fetchall()
+    print(f"\nDuckDB database: {path.resolve()}")
+    print(f"  fct_text_clusters: {n_texts} texts, each with projection, cluster and label")
+    print("  dim_clusters:      one row per cluster (noise = -1)")
+    if figure and figure[0][0]:
+        print(f"Figure:            {figure[0][0]}")
+    print("\nClusters (largest first):")
+    print(
+        con.sql(
+            "select cluster_label, n_texts, round(share, 3) as share, summary_label, model_name "
+            "from dim_clusters order by is_noise, n_texts desc"
+        )
+    )
+    print(f'Query it: duckdb {path} "select * from fct_text_clusters limit 10"')
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m text_clustering", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("warmup", help="compile umap-learn's numba code into the persistent cache")
+    show = sub.add_parser("summary", help="print where a build's outputs are")
+    show.add_argument(
+        "database", nargs="?", default=os.environ.get("DBT_DUCKDB_PATH", DEFAULT_DATABASE)
+    )
+    args = parser.parse_args(argv)
+    if args.command == "warmup":
+        warmup()
+        return 0
+    return summary(args.database)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+import numpy as np
+import pyarrow as pa
+
+from text_clustering import save_cluster_figure, to_arrow
+from text_clustering.figure import cluster_annotations
+from text_clustering.report import figure_summary
+
+POINTS = np.array([[0, 0], [0, 1], [1, 0], [10, 10], [10, 11], [5, 5]], dtype=np.float32)
+LABELS = np.array([0, 0, 0, 1, 1, -1], dtype=np.int32)
+
+
+def test_annotations_sit_at_cluster_medians_as_wrapped_plain_text():
+    names = {0: "a rather long label about text editors", 1: "games"}
+    notes = cluster_annotations(POINTS, LABELS, names, width=20)
+    assert [(x, y) for x, y, _ in notes] == [(0.0, 0.0), (10.0, 10.5)]
+    assert notes[0][2] == "a rather long label\nabout text editors"
+    assert notes[1][2] == "games"
+
+
+def test_png_is_written(tmp_path):
+    path = save_cluster_figure(POINTS, LABELS, {0: "x", 1: "y"}, tmp_path / "sub" / "f.png")
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_figure_summary_skips_texts_without_projection(tmp_path):
+    texts = pa.table(
+        {
+            "text_id": ["a", "b", "c", "d", "e", "f", "g"],
+            "projection": pa.concat_arrays([to_arrow(POINTS), pa.nulls(1, to_arrow(POINTS).type)]),
+            "cluster_label": pa.array([0, 0, 0, 1, 1, -1, -1], pa.int32()),
+        }
+    )
+    clusters = pa.table({"cluster_label": [-1, 0, 1], "summary_label": ["Other", "x", "y"]})
+    row = figure_summary(texts, clusters, path=str(tmp_path / "f.png")).to_pylist()[0]
+    assert row["n_texts_drawn"] == 6 and row["n_clusters"] == 2
+    assert abs(row["noise_share"] - 1 / 6) < 1e-9
+    assert row["figure_path"].endswith("f.png") and (tmp_path / "f.png").exists()
+    skipped = figure_summary(texts, clusters, path=None).to_pylist()[0]
+    assert skipped["figure_path"] is None
