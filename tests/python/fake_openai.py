@@ -68,7 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.calls += 1
             state.requests.append(body)
-            state.headers.append(dict(self.headers))
+            state.headers.append({k.lower(): v for k, v in self.headers.items()})
         if not self.path.endswith("/chat/completions"):
             self._send(404, {"error": {"message": f"no route {self.path}"}})
             return

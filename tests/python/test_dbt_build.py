@@ -1,0 +1,277 @@
+"""End to end: `dbt build` on temporary DuckDB files, as a user runs it.
+
+One module-scoped build from a parquet file (with texts that have no words and a repeated
+text), a second identical build to check determinism, then builds from a table already in
+the database (with its own id, text column and precomputed vectors), one of them labelled by
+the local OpenAI-compatible server with a sentinel API key that must not leak anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from conftest import REPO
+from fake_openai import MODEL_REPORTED, serve
+
+DBT = Path(sys.executable).parent / "dbt"
+SECTIONS = ["fonts", "games", "mail", "database", "hamradio"]
+SENTINEL_KEY = "sk-sentinel-7f3a9c1e5b"
+NO_WORDS = [None, "", "   ", "?!… 🙂"]
+
+
+def run_dbt(workdir: Path, database: Path, *args: str, vars: dict | None = None, env=None):
+    """Run dbt from the repo root with its own target/ and logs/ under ``workdir``."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    environment.update(
+        DBT_PROFILES_DIR=str(REPO),
+        DBT_DUCKDB_PATH=str(database),
+        DO_NOT_TRACK="1",
+        HF_HUB_OFFLINE="1",
+        **(env or {}),
+    )
+    command = [
+        str(DBT),
+        *args,
+        "--target-path",
+        str(workdir / "target"),
+        "--log-path",
+        str(workdir / "logs"),
+    ]
+    if vars:
+        command += ["--vars", json.dumps(vars)]
+    return subprocess.run(
+        command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=1200
+    )
+
+
+def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    return result
+
+
+def query(database: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return con.sql(sql).fetchall()
+
+
+def mart(database: Path) -> list[tuple]:
+    return query(
+        database,
+        "select text_id, cluster_label, projection, summary_label, summary_labels, model_name "
+        "from fct_text_clusters order by text_id",
+    )
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """~330 real Debian descriptions of 5 sections, plus texts without words and a repeat."""
+    demo = pq.read_table(REPO / "data" / "debian_packages.parquet")
+    picked = demo.filter(pc.is_in(demo["section"], pa.array(SECTIONS)))
+    picked = picked.filter(
+        pc.equal(pc.bit_wise_and(pc.cast(pc.utf8_length(picked["package"]), "int64"), 1), 0)
+    )
+    extra = pa.table(
+        {
+            "package": [f"no-words-{i}" for i in range(len(NO_WORDS))] + ["repeat"],
+            "section": ["none"] * len(NO_WORDS) + ["games"],
+            "synopsis": [""] * (len(NO_WORDS) + 1),
+            "text": [*NO_WORDS, picked["text"][0].as_py()],
+        }
+    )
+    table = pa.concat_tables([picked, extra.cast(picked.schema)])
+    path = tmp_path_factory.mktemp("corpus") / "texts.parquet"
+    pq.write_table(table, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def file_build(corpus, tmp_path_factory):
+    work = tmp_path_factory.mktemp("file_build")
+    database = work / "build.duckdb"
+    figure = work / "figure.png"
+    result = ok(
+        run_dbt(
+            work, database, "build", vars={"source_path": str(corpus), "figure_path": str(figure)}
+        )
+    )
+    return work, database, figure, result
+
+
+def test_file_build_keeps_every_text_and_labels_it(corpus, file_build):
+    _, database, figure, _ = file_build
+    n_input = pq.read_metadata(corpus).num_rows
+    rows = query(
+        database,
+        "select count(*), count(distinct text_id), count(*) filter (summary_label is null "
+        "or trim(summary_label) = ''), count(*) filter (model_name is null) from fct_text_clusters",
+    )
+    assert rows == [(n_input, n_input, 0, 0)]
+    clusters = query(database, "select count(*) from dim_clusters where not is_noise")[0][0]
+    assert clusters >= 3
+    assert figure.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_file_build_types_are_the_contract(file_build):
+    _, database, _, _ = file_build
+    types = dict(
+        query(
+            database,
+            "select column_name, data_type from information_schema.columns "
+            "where table_name = 'fct_text_clusters'",
+        )
+    )
+    assert types == {
+        "text_id": "VARCHAR",
+        "text": "VARCHAR",
+        "projection": "FLOAT[2]",
+        "cluster_label": "INTEGER",
+        "summary_label": "VARCHAR",
+        "summary_labels": "VARCHAR[]",
+        "model_name": "VARCHAR",
+    }
+    embedded = query(database, "select typeof(embedding) from int_texts_embedded limit 1")
+    assert embedded == [("FLOAT[384]",)]
+
+
+def test_texts_without_words_are_kept_as_noise_with_the_default_label(file_build):
+    _, database, _, _ = file_build
+    rows = query(
+        database,
+        "select cluster_label, summary_label, model_name, projection is null "
+        "from fct_text_clusters where text is null or not regexp_matches(text, '[\\pL\\pN]')",
+    )
+    assert rows == [(-1, "Unclassified", "default_label", True)] * len(NO_WORDS)
+
+
+def test_offline_labels_are_keywords_of_the_cluster(file_build):
+    _, database, _, result = file_build
+    rows = query(
+        database,
+        "select model_name, summary_label, top_keywords from dim_clusters where not is_noise",
+    )
+    assert {r[0] for r in rows} == {"c-tf-idf"}
+    for _, label, keywords in rows:
+        assert label.split(", ")[0] == keywords[0]
+    assert (
+        "labelling" in result.stderr + result.stdout and "c-tf-idf" in result.stdout + result.stderr
+    )
+
+
+def test_repeated_texts_get_distinct_stable_ids(file_build):
+    _, database, _, _ = file_build
+    ids = [r[0] for r in query(database, "select text_id from stg_texts where text_id like '%-2'")]
+    assert len(ids) >= 1 and all(len(i) == 18 for i in ids)
+
+
+def test_a_second_build_gives_identical_results(corpus, file_build, tmp_path):
+    _, database, _, _ = file_build
+    again = tmp_path / "again.duckdb"
+    ok(run_dbt(tmp_path, again, "build", vars={"source_path": str(corpus), "savefig": False}))
+    assert mart(again) == mart(database)
+    assert query(again, "select figure_path from rpt_text_clusters_figure") == [(None,)]
+
+
+@pytest.fixture(scope="module")
+def table_database(file_build, tmp_path_factory) -> Path:
+    """A database that already holds raw.packages(package, body, vec): the user's own table."""
+    _, built, _, _ = file_build
+    database = tmp_path_factory.mktemp("table_input") / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as con:
+        con.execute(f"attach '{built}' as built (read_only)")
+        con.execute("create schema raw")
+        con.execute(
+            "create table raw.packages as select s.text_id as package, s.text as body, "
+            "e.embedding::float[] as vec from built.stg_texts s "
+            "left join built.int_texts_embedded e using (text_id)"
+        )
+    return database
+
+
+TABLE_VARS = {
+    "source_path": None,
+    "source_table": "raw.packages",
+    "text_column": "body",
+    "id_column": "package",
+    "embedding_column": "vec",
+    "savefig": False,
+}
+
+
+def test_table_input_with_own_ids_and_vectors(file_build, table_database, tmp_path):
+    _, file_database, _, _ = file_build
+    ok(run_dbt(tmp_path, table_database, "build", vars=TABLE_VARS))
+    # Same texts, same vectors: same clusters and labels as the file build, under the same ids.
+    assert mart(table_database) == mart(file_database)
+
+
+def test_llm_labels_over_http_and_the_key_never_leaks(table_database, tmp_path):
+    with serve() as (url, state):
+        result = ok(
+            run_dbt(
+                tmp_path,
+                table_database,
+                "build",
+                vars={**TABLE_VARS, "llm_model": "asked-model", "n": 2},
+                env={"OPENAI_API_KEY": SENTINEL_KEY, "OPENAI_BASE_URL": url},
+            )
+        )
+    clusters = query(
+        table_database,
+        "select cluster_label, summary_labels, model_name from dim_clusters where not is_noise",
+    )
+    assert state.calls == len(clusters) >= 3
+    assert all(r[2] == MODEL_REPORTED and len(r[1]) == 2 for r in clusters)
+    assert all(h.get("authorization") == f"Bearer {SENTINEL_KEY}" for h in state.headers)
+    # each cluster's labels come from its own representatives (the server builds them from
+    # the examples it is sent): they differ between clusters
+    assert len({tuple(r[1]) for r in clusters}) == len(clusters)
+
+    leaks = [
+        p for p in tmp_path.rglob("*") if p.is_file() and SENTINEL_KEY.encode() in p.read_bytes()
+    ]
+    assert leaks == []
+    assert SENTINEL_KEY not in result.stdout + result.stderr
+    assert SENTINEL_KEY.encode() not in table_database.read_bytes()
+    assert not any(SENTINEL_KEY in json.dumps(r) for r in state.requests)  # body, not header
+
+
+@pytest.mark.parametrize(
+    ("vars", "message"),
+    [
+        ({"text_column": "nope"}, "var text_column = 'nope' is not a column of the input"),
+        ({"source_table": "raw.x"}, "are both set: set the one you do not use to null"),
+        ({"source_path": "texts.xlsx"}, "must end in .parquet, .csv"),
+        ({"source_path": None}, "no input: set var source_path"),
+        ({"samples_per_cluster": 0}, "var samples_per_cluster must be an integer >= 1"),
+        ({"source_path": None, "source_table": "raw; drop table x"}, "is not a table name"),
+    ],
+)
+def test_bad_vars_stop_with_a_message_naming_them(corpus, tmp_path, vars, message):
+    variables = {"source_path": str(corpus), **vars}
+    result = run_dbt(
+        tmp_path, tmp_path / "bad.duckdb", "compile", "--select", "stg_texts+", vars=variables
+    )
+    assert result.returncode != 0
+    assert message in result.stdout
+
+
+def test_bad_python_var_names_the_var(table_database, tmp_path):
+    result = run_dbt(
+        tmp_path,
+        table_database,
+        "run",
+        "--select",
+        "int_clusters_labelled",
+        vars={**TABLE_VARS, "n": 0},
+    )
+    assert result.returncode != 0
+    assert "dbt var `n` must be an integer >= 1, got 0" in result.stdout
