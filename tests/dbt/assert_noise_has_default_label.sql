@@ -1,4 +1,6 @@
 -- Noise and texts without words (cluster -1) carry var default_label, n times.
+{%- set default_label = "'" ~ (var('default_label') | replace("'", "''")) ~ "'" %}
+
 with
 
 text_clusters as (
@@ -16,7 +18,7 @@ final as (
     where
         cluster_label = -1
         and summary_labels
-        <> list_transform(range({{ var('n') }}), lambda i: '{{ var("default_label") | replace("'", "''") }}')
+        <> list_transform(range({{ var('n') }}), lambda i: {{ default_label }})
 
 )
 
