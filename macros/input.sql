@@ -80,3 +80,11 @@
     {%- endif -%}
     {{ return(parsed) }}
 {% endmacro %}
+
+
+{#- SQL for var default_label repeated var n times, as a VARCHAR[] literal. -#}
+{% macro text_clustering_default_labels() %}
+    {%- set label = "'" ~ (var('default_label') | string | replace("'", "''")) ~ "'" -%}
+    {%- set n = text_clustering_int_var('n', minimum=1) -%}
+    {{ return("list_transform(range(" ~ n ~ "), lambda i: " ~ label ~ ")::varchar[]") }}
+{% endmacro %}

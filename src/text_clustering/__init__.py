@@ -15,8 +15,8 @@ from .errors import (
 )
 from .figure import save_cluster_figure
 from .keywords import KEYWORD_MODEL_NAME, class_tfidf, keyword_labels
-from .label import label_clusters
-from .llm import LLMLabeller, client_from_env
+from .label import keywords_table, prompts_table, responses_table
+from .llm import LLMLabeller, LLMSettings, client_from_env
 from .project import project, project_table
 from .vectors import read_arrow, to_arrow, to_numpy
 
@@ -28,6 +28,7 @@ __all__ = [
     "EmbeddingError",
     "InputError",
     "LLMLabeller",
+    "LLMSettings",
     "LabellingError",
     "TextClusteringError",
     "class_tfidf",
@@ -37,15 +38,17 @@ __all__ = [
     "embed_table",
     "embed_texts",
     "keyword_labels",
-    "label_clusters",
+    "keywords_table",
     "project",
     "project_table",
+    "prompts_table",
     "read_arrow",
     "read_bool",
     "read_choice",
     "read_float",
     "read_int",
     "read_str",
+    "responses_table",
     "save_cluster_figure",
     "to_arrow",
     "to_numpy",

@@ -1,16 +1,26 @@
 """A local OpenAI-compatible HTTP server for tests: real HTTP on 127.0.0.1, no canned answers.
 
 ``POST /v1/chat/completions`` reads the numbered examples in the prompt and answers with labels
-built from them (the most frequent long word of the examples), so a test can tell which texts
-reached which cluster. It honours ``response_format`` (or rejects it when told to), counts
-calls, and can play failure scenarios.
+built from them (the most frequent long words of the examples), so a test can tell which texts
+reached which cluster. ``POST /v1/embeddings`` returns a deterministic vector per input text
+(hashed character trigrams), so similar texts get similar vectors. The server honours
+``response_format`` (or rejects it when told to), counts calls, and plays failure scenarios:
+a scripted sequence of behaviours per call, and/or a seeded random failure rate.
+
+Behaviours: ``ok``, ``429`` (with ``Retry-After``), ``500``, ``401``, ``slow`` (sleeps past
+the client's timeout), ``malformed`` (not JSON), ``wrong_count`` (one label too many),
+``empty``, ``length`` (finish_reason=length), ``filter`` (finish_reason=content_filter).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import random
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,33 +28,58 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import numpy as np
+
 MODEL_REPORTED = "fake-llm-1"
+EMBEDDING_DIM = 32
 
 
 @dataclass
 class ServerState:
-    """What the server has seen, and how it should misbehave."""
+    """What the server has seen, and how it should behave."""
 
     calls: int = 0
+    chat_calls: int = 0
+    embedding_calls: int = 0
+    embedded_texts: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    script: list[str] = field(default_factory=list)  # behaviours for the next calls, in order
+    default: str = "ok"  # behaviour once the script is used up
+    fail_rate: float = 0.0  # share of calls answered 500 at random (seeded)
     reject_response_format: bool = False
-    malformed: bool = False
-    status: int | None = None  # answer every call with this HTTP status
+    retry_after: str = "0"
+    slow_seconds: float = 3.0
+    rng: random.Random = field(default_factory=lambda: random.Random(1234))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def next_behaviour(self) -> str:
+        with self.lock:
+            if self.script:
+                return self.script.pop(0)
+            if self.fail_rate and self.rng.random() < self.fail_rate:
+                return "500"
+            return self.default
 
-def label_from_prompt(prompt: str) -> tuple[list[str], int]:
+
+def labels_from_prompt(prompt: str) -> list[str]:
     """The labels a well-behaved LLM would give: built from the prompt's numbered examples."""
     n_match = re.search(r"exactly (\d+) distinct label", prompt)
     n = int(n_match.group(1)) if n_match else 1
     examples = re.findall(r"^\d+\. (.*)$", prompt, flags=re.MULTILINE)
-    words = Counter(
-        w.lower() for text in examples for w in re.findall(r"[A-Za-z]{5,}", text)
-    ).most_common()
-    ranked = [w for w, _ in words] or ["nothing"]
-    labels = [f"{ranked[i % len(ranked)]} texts" for i in range(n)]
-    return labels, n
+    words = Counter(w.lower() for text in examples for w in re.findall(r"[A-Za-z]{5,}", text))
+    ranked = [w for w, _ in sorted(words.items(), key=lambda kv: (-kv[1], kv[0]))] or ["nothing"]
+    return [f"{ranked[i % len(ranked)]} texts" for i in range(n)]
+
+
+def embed_text(text: str) -> list[float]:
+    vector = np.zeros(EMBEDDING_DIM)
+    padded = f"  {text.lower()}  "
+    for i in range(len(padded) - 2):
+        digest = hashlib.md5(padded[i : i + 3].encode()).digest()
+        vector[digest[0] % EMBEDDING_DIM] += 1.0
+    norm = np.linalg.norm(vector)
+    return (vector / norm if norm else vector).round(6).tolist()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -53,13 +88,16 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:  # keep test output quiet
         pass
 
-    def _send(self, status: int, body: dict[str, Any]) -> None:
+    def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(data)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(data)  # the client may have given up (timeout): fine
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", 0))
@@ -69,19 +107,64 @@ class _Handler(BaseHTTPRequestHandler):
             state.calls += 1
             state.requests.append(body)
             state.headers.append({k.lower(): v for k, v in self.headers.items()})
-        if not self.path.endswith("/chat/completions"):
+        if self.path.endswith("/embeddings"):
+            self._embeddings(body)
+        elif self.path.endswith("/chat/completions"):
+            self._chat(body)
+        else:
             self._send(404, {"error": {"message": f"no route {self.path}"}})
+
+    def _error(self, behaviour: str) -> bool:
+        state = self.state
+        if behaviour == "429":
+            self._send(429, {"error": {"message": "slow down"}}, {"Retry-After": state.retry_after})
+        elif behaviour in ("500", "401"):
+            self._send(int(behaviour), {"error": {"message": f"scripted {behaviour}"}})
+        elif behaviour == "slow":
+            time.sleep(state.slow_seconds)
+            self._send(500, {"error": {"message": "too late"}})
+        else:
+            return False
+        return True
+
+    def _embeddings(self, body: dict[str, Any]) -> None:
+        with self.state.lock:
+            self.state.embedding_calls += 1
+        if self._error(self.state.next_behaviour()):
             return
-        if state.status is not None:
-            self._send(state.status, {"error": {"message": f"scripted {state.status}"}})
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        with self.state.lock:
+            self.state.embedded_texts += len(inputs)
+        data = [
+            {"object": "embedding", "index": i, "embedding": embed_text(t)}
+            for i, t in enumerate(inputs)
+        ]
+        self._send(200, {"object": "list", "data": data, "model": body.get("model")})
+
+    def _chat(self, body: dict[str, Any]) -> None:
+        state = self.state
+        with state.lock:
+            state.chat_calls += 1
+        behaviour = state.next_behaviour()
+        if self._error(behaviour):
             return
         if "response_format" in body and state.reject_response_format:
             self._send(400, {"error": {"message": "response_format is not supported"}})
             return
-        prompt = body["messages"][-1]["content"]
-        labels, _ = label_from_prompt(prompt)
-        content = "this is not json" if state.malformed else json.dumps({"labels": labels})
-        if "response_format" not in body and not state.malformed:
+        labels = labels_from_prompt(body["messages"][-1]["content"])
+        finish = "stop"
+        if behaviour == "wrong_count":
+            labels = [*labels, "one too many"]
+        content = json.dumps({"labels": labels})
+        if behaviour == "malformed":
+            content = '{"labels": ["trailing comma",]}'
+        elif behaviour == "empty":
+            content = ""
+        elif behaviour == "length":
+            finish = "length"
+        elif behaviour == "filter":
+            content, finish = "", "content_filter"
+        elif "response_format" not in body:
             content = f"Sure! Here you go:\n```json\n{content}\n```"
         self._send(
             200,
@@ -94,7 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
                     {
                         "index": 0,
                         "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
+                        "finish_reason": finish,
                     }
                 ],
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
@@ -103,11 +186,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve() -> Iterator[tuple[str, ServerState]]:
+def serve(**settings: Any) -> Iterator[tuple[str, ServerState]]:
     """Run the server on a free port of 127.0.0.1; yields ``(base_url, state)``."""
-    state = ServerState()
+    state = ServerState(**settings)
     handler = type("Handler", (_Handler,), {"state": state})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -115,3 +199,14 @@ def serve() -> Iterator[tuple[str, ServerState]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+if __name__ == "__main__":  # a manual endpoint: OPENAI_BASE_URL=http://127.0.0.1:PORT/v1
+    import argparse
+
+    parser = argparse.ArgumentParser(description="local OpenAI-compatible test server")
+    parser.add_argument("--fail-rate", type=float, default=0.0)
+    args = parser.parse_args()
+    with serve(fail_rate=args.fail_rate) as (url, _state):
+        print(f"OPENAI_BASE_URL={url}", flush=True)
+        threading.Event().wait()

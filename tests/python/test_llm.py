@@ -1,18 +1,64 @@
+import openai
 import pytest
 from fake_openai import MODEL_REPORTED
 
-from text_clustering import LLMLabeller, client_from_env
-from text_clustering.llm import build_prompt, clean_label, parse_labels, response_schema
+from text_clustering import ConfigError, LLMLabeller, LLMSettings, client_from_env
+from text_clustering.llm import (
+    build_prompt,
+    clean_label,
+    parse_labels,
+    request_hash,
+    response_schema,
+)
+
+SETTINGS = LLMSettings(model="asked-model")
 
 
 def test_prompt_numbers_truncates_and_asks_for_n_labels():
-    prompt = build_prompt(
-        ["first text", "x" * 50], n=2, query_title="Personas", max_example_chars=10
-    )
+    settings = LLMSettings(model="m", n=2, query_title="Personas", max_example_chars=10)
+    prompt, shown = build_prompt(["first text", "x" * 50], settings)
+    assert shown == 2
     assert "## Personas" in prompt
     assert "1. first text" in prompt
     assert "2. xxxxxxxxx…" in prompt
     assert "exactly 2 distinct label" in prompt and '{"labels": ["label 1", "label 2"]}' in prompt
+
+
+def test_prompt_shows_context_and_few_shot_examples():
+    settings = LLMSettings(model="m", context="Group personas.", examples=("Chess players",))
+    prompt, _ = build_prompt(["a text"], settings)
+    assert prompt.startswith("Group personas.")
+    assert "Examples of good labels for other groups: Chess players" in prompt
+
+
+def test_prompt_budget_drops_the_least_central_examples_then_cuts_the_first():
+    settings = LLMSettings(model="m", max_example_chars=1000, max_prompt_chars=700)
+    prompt, shown = build_prompt(["a" * 300, "b" * 300, "c" * 300], settings)
+    assert len(prompt) <= 700 and shown == 1 and "1. aaa" in prompt and "bbb" not in prompt
+    prompt, shown = build_prompt(["a" * 3000], settings)
+    assert len(prompt) <= 700 and shown == 1
+
+
+def test_request_hash_changes_with_what_changes_the_reply():
+    base = request_hash("p", SETTINGS)
+    assert base == request_hash("p", LLMSettings(model="asked-model"))
+    assert base != request_hash("q", SETTINGS)
+    assert base != request_hash("p", LLMSettings(model="other"))
+    assert base != request_hash("p", LLMSettings(model="asked-model", temperature=0.5))
+    assert base != request_hash("p", LLMSettings(model="asked-model", n=2))
+
+
+def test_settings_from_vars_validate_and_default():
+    settings = LLMSettings.from_vars(
+        {"llm_model": "m", "n": "2", "context": None, "examples": '["A", "B"]', "llm_seed": None}
+    )
+    assert settings.n == 2 and settings.examples == ("A", "B") and settings.seed is None
+    assert settings.context == LLMSettings(model="x").context
+    assert LLMSettings.from_json(settings.to_json()) == settings
+    with pytest.raises(ConfigError, match="`n` must be an integer >= 1"):
+        LLMSettings.from_vars({"llm_model": "m", "n": -1})
+    with pytest.raises(ConfigError, match="`examples` must be a list"):
+        LLMSettings.from_vars({"llm_model": "m", "examples": [1, 2]})
 
 
 def test_schema_requires_exactly_n_labels():
@@ -59,51 +105,110 @@ def test_client_from_env_needs_a_key_or_a_base_url(monkeypatch, no_llm_env):
     assert client_from_env() is not None
 
 
-def labeller(url, **kwargs):
-    import openai
-
-    client = openai.OpenAI(base_url=url, api_key="sk-test", max_retries=0, timeout=5)
-    return LLMLabeller(client=client, model="asked-model", **kwargs)
+class Sleeps(list):
+    def __call__(self, seconds):
+        self.append(seconds)
 
 
-def test_labeller_sends_the_examples_with_a_schema_and_reads_the_reply(llm_server):
+def labeller(url, *, settings=SETTINGS, timeout=5.0, **kwargs):
+    client = openai.OpenAI(base_url=url, api_key="sk-test", max_retries=0)
+    return LLMLabeller(client=client, settings=settings, timeout=timeout, sleep=Sleeps(), **kwargs)
+
+
+def test_sends_the_examples_with_a_schema_and_reads_the_reply(llm_server):
     url, state = llm_server
-    result = labeller(url, n=2).label(["editor vim editor", "emacs editor"])
-    assert result.status == "ok"
-    assert result.labels == ["editor texts", "emacs texts"]
-    assert result.model_name == MODEL_REPORTED  # the model the endpoint says answered
-    request = state.requests[0]
-    assert (
-        request["response_format"]["json_schema"]["schema"]["properties"]["labels"]["maxItems"] == 2
+    tool = labeller(url, settings=LLMSettings(model="asked-model", n=2))
+    prompt, _ = build_prompt(["editor vim editor", "emacs editor"], tool.settings)
+    reply = tool.ask(prompt)
+    assert (reply.status, reply.labels, reply.attempts) == (
+        "ok",
+        ["editor texts", "emacs texts"],
+        1,
     )
+    assert reply.model_name == MODEL_REPORTED  # the model the endpoint says answered
+    assert reply.raw_reply == '{"labels": ["editor texts", "emacs texts"]}'
+    request = state.requests[0]
+    schema = request["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["labels"]["maxItems"] == 2
     assert request["temperature"] == 0 and request["seed"] == 42
-    assert "1. editor vim editor" in request["messages"][-1]["content"]
+    assert request["model"] == "asked-model"
 
 
-def test_labeller_falls_back_to_plain_json_when_response_format_is_rejected(llm_server):
+def test_falls_back_to_plain_json_when_response_format_is_rejected(llm_server):
     url, state = llm_server
     state.reject_response_format = True
     tool = labeller(url)
-    first = tool.label(["chess board chess"])
-    second = tool.label(["music audio music"])
-    assert (first.status, first.labels) == ("ok", ["chess texts"])
-    assert second.labels == ["music texts"]
+    first = tool.ask(build_prompt(["chess board chess"], SETTINGS)[0])
+    second = tool.ask(build_prompt(["music audio music"], SETTINGS)[0])
+    assert (first.status, first.labels, first.attempts) == ("ok", ["chess texts"], 2)
+    assert second.labels == ["music texts"] and second.attempts == 1
     # one rejected call, then plain calls only: the fallback is remembered
     assert ["response_format" in r for r in state.requests] == [True, False, False]
 
 
-def test_labeller_records_failure_instead_of_raising(llm_server):
+def test_429_waits_as_long_as_retry_after_says(llm_server):
     url, state = llm_server
-    state.malformed = True
-    result = labeller(url, max_attempts=2).label(["anything here"])
-    assert result.status == "failed" and result.labels == []
-    assert "invalid reply" in result.error and result.attempts == 2
-    assert state.calls == 2
+    state.script, state.retry_after = ["429", "429"], "7"
+    tool = labeller(url)
+    reply = tool.ask(build_prompt(["chess board"], SETTINGS)[0])
+    assert reply.status == "ok" and reply.attempts == 3
+    assert tool.sleep == [7.0, 7.0]
 
 
-def test_labeller_records_http_errors(llm_server):
+@pytest.mark.parametrize("behaviour", ["500", "malformed", "wrong_count", "empty", "length"])
+def test_transient_failures_are_retried_with_exponential_backoff(llm_server, behaviour):
     url, state = llm_server
-    state.status = 503
-    result = labeller(url, max_attempts=1).label(["anything here"])
-    assert result.status == "failed"
-    assert "InternalServerError" in result.error or "503" in result.error
+    state.script = [behaviour, behaviour]
+    tool = labeller(url, backoff_base=1.0)
+    reply = tool.ask(build_prompt(["chess board"], SETTINGS)[0])
+    assert reply.status == "ok" and reply.attempts == 3 and state.chat_calls == 3
+    first, second = tool.sleep
+    assert 0.5 <= first <= 1.0 and 1.0 <= second <= 2.0  # 1 s, 2 s, times a jitter in [0.5, 1]
+
+
+def test_timeouts_are_retried(llm_server):
+    url, state = llm_server
+    state.script, state.slow_seconds = ["slow"], 2.0
+    reply = labeller(url, timeout=0.5).ask(build_prompt(["chess board"], SETTINGS)[0])
+    assert reply.status == "ok" and reply.attempts == 2
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "reason", "calls"),
+    [
+        ("malformed", "invalid reply: malformed JSON", 3),
+        ("500", "HTTP 500", 3),
+        ("401", "check OPENAI_API_KEY", 1),  # not retried: it cannot get better
+        ("filter", "content filter", 1),
+    ],
+)
+def test_failure_is_recorded_not_raised(llm_server, behaviour, reason, calls):
+    url, state = llm_server
+    state.default = behaviour
+    reply = labeller(url, max_attempts=3).ask(build_prompt(["anything here"], SETTINGS)[0])
+    assert reply.status == "failed" and reply.labels == []
+    assert reason in reply.error and reply.attempts == calls == state.chat_calls
+
+
+def test_refused_connection_is_a_recorded_failure():
+    tool = labeller("http://127.0.0.1:9/v1", max_attempts=2)
+    reply = tool.ask("prompt")
+    assert reply.status == "failed" and "APIConnectionError" in reply.error
+
+
+def test_time_budget_stops_retrying(llm_server):
+    import time
+
+    url, state = llm_server
+    state.default, state.retry_after = "429", "30"
+    tool = labeller(url, max_attempts=10)
+    reply = tool.ask("prompt", deadline=time.monotonic() + 5)
+    assert reply.status == "failed" and "time budget spent after 1 attempt" in reply.error
+    assert tool.sleep == []
+
+
+def test_the_api_key_is_scrubbed_from_errors(monkeypatch):
+    from text_clustering.llm import _scrub
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-123456789")
+    assert "sk-secret" not in _scrub("bad key sk-secret-123456789 and sk-otherkey12345")

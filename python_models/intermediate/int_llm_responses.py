@@ -1,0 +1,46 @@
+"""The LLM response cache: one row per distinct request ever answered (incremental).
+
+Only prompts whose request_hash has no `ok` row yet are sent; a rebuild with unchanged input
+makes no call. `full_refresh: false` keeps the cache through `dbt build --full-refresh`
+(var llm_cache_full_refresh: true empties it).
+"""
+
+from text_clustering import (
+    LLMLabeller,
+    LLMSettings,
+    client_from_env,
+    read_arrow,
+    read_bool,
+    read_float,
+    read_int,
+    responses_table,
+)
+
+
+def model(dbt, session):
+    dbt.config(materialized="incremental", unique_key="request_hash")
+    prompts = read_arrow(dbt.ref("int_cluster_prompts"))
+    answered = set()
+    if dbt.is_incremental:
+        cached = session.sql(f"select request_hash from {dbt.this} where status = 'ok'")
+        answered = set(read_arrow(cached)["request_hash"].to_pylist())
+    client = client_from_env(
+        timeout=read_float("llm_timeout", dbt.config.get("llm_timeout"), minimum=1)
+    )
+    labeller = None
+    if client is not None and prompts.num_rows:
+        labeller = LLMLabeller(
+            client=client,
+            settings=LLMSettings.from_json(prompts["settings_json"][0].as_py()),
+            max_attempts=read_int(
+                "llm_max_attempts", dbt.config.get("llm_max_attempts"), minimum=1
+            ),
+        )
+    return responses_table(
+        prompts,
+        answered,
+        labeller,
+        max_concurrency=read_int("input_batch_size", dbt.config.get("input_batch_size"), minimum=1),
+        time_budget=read_float("llm_time_budget", dbt.config.get("llm_time_budget"), minimum=1),
+        dry_run=read_bool("llm_dry_run", dbt.config.get("llm_dry_run")),
+    )
