@@ -182,9 +182,11 @@ def test_a_second_build_gives_identical_results(corpus, file_build, tmp_path):
 
 @pytest.fixture(scope="module")
 def table_database(file_build, tmp_path_factory) -> Path:
-    """A database that already holds raw.packages(package, body, vec): the user's own table."""
+    """A database that already holds raw.packages(package, body, vec), the user's own table,
+    built once with TABLE_VARS (no LLM)."""
     _, built, _, _ = file_build
-    database = tmp_path_factory.mktemp("table_input") / "warehouse.duckdb"
+    work = tmp_path_factory.mktemp("table_input")
+    database = work / "warehouse.duckdb"
     with duckdb.connect(str(database)) as con:
         con.execute(f"attach '{built}' as built (read_only)")
         con.execute("create schema raw")
@@ -193,6 +195,7 @@ def table_database(file_build, tmp_path_factory) -> Path:
             "e.embedding::float[] as vec from built.stg_texts s "
             "left join built.int_texts_embedded e using (text_id)"
         )
+    ok(run_dbt(work, database, "build", vars=TABLE_VARS))
     return database
 
 
@@ -206,34 +209,47 @@ TABLE_VARS = {
 }
 
 
-def test_table_input_with_own_ids_and_vectors(file_build, table_database, tmp_path):
+def test_table_input_with_own_ids_and_vectors(file_build, table_database):
     _, file_database, _, _ = file_build
-    ok(run_dbt(tmp_path, table_database, "build", vars=TABLE_VARS))
     # Same texts, same vectors: same clusters and labels as the file build, under the same ids.
     assert mart(table_database) == mart(file_database)
 
 
-def test_llm_labels_over_http_and_the_key_never_leaks(table_database, tmp_path):
-    with serve() as (url, state):
-        result = ok(
-            run_dbt(
-                tmp_path,
-                table_database,
-                "build",
-                vars={**TABLE_VARS, "llm_model": "asked-model", "n": 2},
-                env={"OPENAI_API_KEY": SENTINEL_KEY, "OPENAI_BASE_URL": url},
-            )
-        )
-    clusters = query(
-        table_database,
-        "select cluster_label, summary_labels, model_name from dim_clusters where not is_noise",
+def llm_build(tmp_path, database, url, *args, key=SENTINEL_KEY, **variables):
+    return run_dbt(
+        tmp_path,
+        database,
+        "build",
+        *args,
+        vars={**TABLE_VARS, "llm_model": "asked-model", **variables},
+        env={"OPENAI_API_KEY": key, "OPENAI_BASE_URL": url},
     )
-    assert state.calls == len(clusters) >= 3
-    assert all(r[2] == MODEL_REPORTED and len(r[1]) == 2 for r in clusters)
-    assert all(h.get("authorization") == f"Bearer {SENTINEL_KEY}" for h in state.headers)
-    # each cluster's labels come from its own representatives (the server builds them from
-    # the examples it is sent): they differ between clusters
-    assert len({tuple(r[1]) for r in clusters}) == len(clusters)
+
+
+def test_llm_labels_over_http_cached_and_the_key_never_leaks(table_database, tmp_path):
+    with serve() as (url, state):
+        result = ok(llm_build(tmp_path, table_database, url, n=2))
+        clusters = query(
+            table_database,
+            "select cluster_label, summary_labels, model_name, label_status, attempts "
+            "from dim_clusters join int_clusters_labelled using (cluster_label, summary_labels, "
+            "model_name, label_status) where not is_noise",
+        )
+        assert state.chat_calls == len(clusters) >= 3
+        assert all(r[2] == MODEL_REPORTED and len(r[1]) == 2 and r[3] == "ok" for r in clusters)
+        assert all(h.get("authorization") == f"Bearer {SENTINEL_KEY}" for h in state.headers)
+        # each cluster's labels come from its own representatives (the server builds them
+        # from the examples it is sent): they differ between clusters
+        assert len({tuple(r[1]) for r in clusters}) == len(clusters)
+        assert "LLM plan:" in result.stderr + result.stdout
+
+        # unchanged input: every answer comes from the cache, even after --full-refresh
+        ok(llm_build(tmp_path, table_database, url, n=2))
+        ok(llm_build(tmp_path, table_database, url, "--full-refresh", n=2))
+        assert state.chat_calls == len(clusters)
+        assert mart(table_database) == [
+            r for r in mart(table_database) if r[5] in (MODEL_REPORTED, "default_label")
+        ]
 
     leaks = [
         p for p in tmp_path.rglob("*") if p.is_file() and SENTINEL_KEY.encode() in p.read_bytes()
@@ -241,7 +257,52 @@ def test_llm_labels_over_http_and_the_key_never_leaks(table_database, tmp_path):
     assert leaks == []
     assert SENTINEL_KEY not in result.stdout + result.stderr
     assert SENTINEL_KEY.encode() not in table_database.read_bytes()
-    assert not any(SENTINEL_KEY in json.dumps(r) for r in state.requests)  # body, not header
+    assert not any(SENTINEL_KEY in json.dumps(r) for r in state.requests)  # header only
+
+
+def test_flaky_endpoint_still_labels_every_text_and_retries_only_failures(table_database, tmp_path):
+    with serve(fail_rate=0.3) as (url, state):
+        # a model name of its own: an empty cache for this test; one attempt per cluster,
+        # so that some clusters do fail
+        ok(llm_build(tmp_path, table_database, url, llm_model="flaky-model", llm_max_attempts=1))
+        statuses = dict(
+            query(table_database, "select label_status, count(*) from dim_clusters group by 1")
+        )
+        failed = statuses.get("failed", 0)
+        assert failed >= 1 and statuses["ok"] >= 1
+        reasons = query(
+            table_database,
+            "select distinct label_error, summary_label, model_name from dim_clusters "
+            "where label_status = 'failed'",
+        )
+        assert reasons == [("HTTP 500 (InternalServerError)", "Unclassified", "default_label")]
+        unlabelled = query(
+            table_database, "select count(*) from fct_text_clusters where summary_label is null"
+        )
+        assert unlabelled == [(0,)]
+
+        calls_before, state.fail_rate = state.chat_calls, 0.0
+        ok(llm_build(tmp_path, table_database, url, llm_model="flaky-model", llm_max_attempts=1))
+        assert state.chat_calls - calls_before == failed  # only the failed clusters again
+        assert query(
+            table_database, "select distinct label_status from dim_clusters where not is_noise"
+        ) == [("ok",)]
+
+
+def test_dry_run_counts_calls_and_tokens_and_calls_nothing(table_database, tmp_path):
+    with serve() as (url, state):
+        result = ok(
+            llm_build(tmp_path, table_database, url, llm_model="dry-model", llm_dry_run=True)
+        )
+        assert state.calls == 0
+    output = result.stdout + result.stderr
+    assert "0 answered by the cache" in output and "[dry run: nothing asked]" in output
+    rows = query(
+        table_database,
+        "select distinct label_status, model_name, label_error like '%dry run%' "
+        "from dim_clusters where not is_noise",
+    )
+    assert rows == [("not_asked", "default_label", True)]
 
 
 @pytest.mark.parametrize(
@@ -264,14 +325,18 @@ def test_bad_vars_stop_with_a_message_naming_them(corpus, tmp_path, vars, messag
     assert message in result.stdout
 
 
-def test_bad_python_var_names_the_var(table_database, tmp_path):
+@pytest.mark.parametrize(
+    ("model", "vars", "message"),
+    [
+        ("int_texts_projected", {"n_neighbors": 1}, "`n_neighbors` must be an integer >= 2"),
+        ("int_texts_clustered", {"eps": -1}, "dbt var `eps` must be a number > 0.0, got -1"),
+        ("int_llm_responses", {"llm_timeout": "soon"}, "dbt var `llm_timeout` must be a number"),
+        ("int_cluster_keywords", {"n": 0}, "var n must be an integer >= 1, got '0'"),
+    ],
+)
+def test_bad_var_in_a_model_names_the_var(table_database, tmp_path, model, vars, message):
     result = run_dbt(
-        tmp_path,
-        table_database,
-        "run",
-        "--select",
-        "int_clusters_labelled",
-        vars={**TABLE_VARS, "n": 0},
+        tmp_path, table_database, "run", "--select", model, vars={**TABLE_VARS, **vars}
     )
     assert result.returncode != 0
-    assert "dbt var `n` must be an integer >= 1, got 0" in result.stdout
+    assert message in result.stdout
