@@ -1,17 +1,20 @@
-"""One embedding (FLOAT[d]) per text that has words; precomputed vectors are passed through."""
+"""One embedding (FLOAT[d]) per text that has words: from the embedding cache, or the
+input's own vectors (var embedding_column)."""
 
-from text_clustering import embed_table, read_arrow, read_int, read_str
+from text_clustering import embedding_key_sql, embedding_table, read_arrow, read_str
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
+    model_name = read_str("embedding_model", dbt.config.get("embedding_model"))
     precomputed = read_str("embedding_column", dbt.config.get("embedding_column"), required=False)
-    texts = dbt.ref("stg_texts").filter("is_embeddable").order("text_id")
-    return embed_table(
-        read_arrow(texts.select("text_id, text, precomputed_embedding")),
-        model_name=read_str("embedding_model", dbt.config.get("embedding_model")),
-        batch_size=read_int(
-            "embedding_batch_size", dbt.config.get("embedding_batch_size"), minimum=1
-        ),
-        precomputed_column="precomputed_embedding" if precomputed else None,
-    )
+
+    texts = dbt.ref("stg_texts").filter("is_embeddable")
+    if precomputed:
+        vectors = texts.select("text_id, precomputed_embedding as embedding")
+    else:
+        keyed = texts.select(f"text_id, {embedding_key_sql(model_name)} as embedding_key")
+        vectors = keyed.join(dbt.ref("int_embedding_cache"), "embedding_key").select(
+            "text_id, embedding"
+        )
+    return embedding_table(read_arrow(vectors.order("text_id")), "embedding")

@@ -5,7 +5,13 @@ The dbt Python models of this project are thin wrappers over these functions.
 
 from .cluster import NOISE, cluster, cluster_table
 from .config import read_bool, read_choice, read_float, read_int, read_str
-from .embed import DEFAULT_MODEL, embed_table, embed_texts
+from .embed import (
+    DEFAULT_MODEL,
+    embed_missing,
+    embed_texts,
+    embedding_key_sql,
+    embedding_table,
+)
 from .errors import (
     ConfigError,
     EmbeddingError,
@@ -35,8 +41,10 @@ __all__ = [
     "client_from_env",
     "cluster",
     "cluster_table",
-    "embed_table",
+    "embed_missing",
     "embed_texts",
+    "embedding_key_sql",
+    "embedding_table",
     "keyword_labels",
     "keywords_table",
     "project",

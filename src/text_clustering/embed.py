@@ -8,19 +8,38 @@ local path is passed to ``SentenceTransformer`` as given.
 from __future__ import annotations
 
 import os
-import sys
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from .errors import EmbeddingError
+from .errors import ConfigError, EmbeddingError
+from .llm import RetryPolicy, client_from_env
+from .log import log, progress
 from .vectors import to_arrow, to_numpy
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED_NAMES = {DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
+OPENAI_PREFIX = "openai:"
+# Texts sent to an embeddings endpoint are cut to this many characters (~4k tokens).
+MAX_API_TEXT_CHARS = 16_000
+
+CACHE_SCHEMA = pa.schema(
+    [
+        ("embedding_key", pa.string()),
+        ("embedding_model", pa.string()),
+        ("embedding", pa.list_(pa.float32())),
+    ]
+)
+
+
+def embedding_key_sql(model_name: str, text_column: str = "text") -> str:
+    """SQL for a text's embedding cache key: md5 of the model name, a NUL and the text."""
+    quoted = "'" + model_name.replace("'", "''") + "'"
+    return f"md5({quoted} || chr(0) || {text_column})"
 
 
 def resolve_model_path(name: str) -> str:
@@ -92,33 +111,86 @@ def embed_texts(
                 show_progress_bar=False,
             ).astype(np.float32, copy=False)
         )
-        done = offset + len(part)
-        rate = done / max(time.perf_counter() - start, 1e-9)
-        eta = (len(texts) - done) / rate
-        print(
-            f"text_clustering: embedded {done}/{len(texts)} texts ({rate:.0f}/s, ETA {eta:.0f}s)",
-            file=sys.stderr,
-            flush=True,
-        )
+        progress("embedded", offset + len(part), len(texts), start)
     return np.concatenate(chunks)
 
 
-def embed_table(
-    texts: pa.Table,
-    *,
-    model_name: str = DEFAULT_MODEL,
-    batch_size: int = 64,
-    precomputed_column: str | None = None,
-) -> pa.Table:
-    """Turn ``(text_id, text[, precomputed])`` into ``(text_id, embedding FLOAT[d])``.
+@dataclass(kw_only=True)
+class OpenAIEmbedder(RetryPolicy):
+    """Embeddings from an OpenAI-compatible ``/v1/embeddings`` endpoint, in batches, retried."""
 
-    With ``precomputed_column`` the vectors in that column are validated and passed through
-    (no model is loaded); otherwise the texts are embedded with ``model_name``.
+    client: Any
+    model: str
+    batch_size: int = 128
+
+    def embed(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(vectors, ok)``: the vectors of the texts whose batch succeeded, and a
+        boolean mask of those texts. A batch that still fails after retries is logged and
+        left out (its texts are embedded by the next build)."""
+        vectors: list[np.ndarray] = []
+        ok = np.zeros(len(texts), dtype=bool)
+        start = time.perf_counter()
+        for offset in range(0, len(texts), self.batch_size):
+            batch = [t[:MAX_API_TEXT_CHARS] for t in texts[offset : offset + self.batch_size]]
+
+            def call(timeout: float, batch: list[str] = batch) -> Any:
+                return self.client.embeddings.create(model=self.model, input=batch, timeout=timeout)
+
+            response, attempts, error = self.run(call)
+            if response is None:
+                log(f"embedding batch at row {offset} failed after {attempts} attempt(s): {error}")
+                continue
+            ordered = sorted(response.data, key=lambda item: item.index)
+            vectors.append(np.asarray([item.embedding for item in ordered], dtype=np.float32))
+            ok[offset : offset + len(batch)] = True
+            progress("embedded", offset + len(batch), len(texts), start)
+        dim = vectors[0].shape[1] if vectors else 0
+        return (np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)), ok
+
+
+def embed_missing(missing: pa.Table, *, model_name: str, batch_size: int = 64) -> pa.Table:
+    """``(embedding_key, text)`` of texts not in the cache -> the cache rows to append.
+
+    ``openai:<model>`` embeds through the OpenAI-compatible endpoint of ``OPENAI_BASE_URL`` /
+    ``OPENAI_API_KEY``; any other name with sentence-transformers, locally.
     """
-    if precomputed_column:
-        vectors = to_numpy(texts, precomputed_column)
-    else:
-        vectors = embed_texts(
-            texts["text"].to_pylist(), model_name=model_name, batch_size=batch_size
+    texts = missing["text"].to_pylist()
+    keys = missing["embedding_key"]
+    if not texts:
+        log(f"embeddings: all texts already in the cache for {model_name}: nothing to embed")
+        return CACHE_SCHEMA.empty_table()
+    log(f"embeddings: {len(texts)} text(s) not in the cache, embedding with {model_name}")
+    if model_name.startswith(OPENAI_PREFIX):
+        client = client_from_env()
+        if client is None:
+            raise ConfigError(
+                f"dbt var `embedding_model` is {model_name!r}, which embeds through an "
+                "OpenAI-compatible endpoint: set OPENAI_API_KEY and/or OPENAI_BASE_URL in the "
+                f"environment, or use the offline default {DEFAULT_MODEL!r}."
+            )
+        embedder = OpenAIEmbedder(
+            client=client, model=model_name[len(OPENAI_PREFIX) :], batch_size=max(batch_size, 1)
         )
-    return pa.table({"text_id": texts["text_id"], "embedding": to_arrow(vectors)})
+        vectors, ok = embedder.embed(texts)
+        keys = keys.filter(pa.array(ok))
+    else:
+        vectors = embed_texts(texts, model_name=model_name, batch_size=batch_size)
+    flat = pa.array(vectors.reshape(-1), pa.float32())
+    offsets = pa.array(np.arange(0, vectors.size + 1, max(vectors.shape[1], 1)), pa.int32())
+    return pa.table(
+        {
+            "embedding_key": keys,
+            "embedding_model": pa.array([model_name] * len(keys), pa.string()),
+            "embedding": pa.ListArray.from_arrays(offsets, flat),
+        },
+        schema=CACHE_SCHEMA,
+    )
+
+
+def embedding_table(table: pa.Table, column: str) -> pa.Table:
+    """``(text_id, <column of vectors>)`` -> ``(text_id, embedding FLOAT[d])``.
+
+    The vectors (precomputed ones, or the cache's FLOAT[] lists) are validated: a null,
+    ragged or non-finite vector stops the model with the row's text_id.
+    """
+    return pa.table({"text_id": table["text_id"], "embedding": to_arrow(to_numpy(table, column))})

@@ -12,7 +12,6 @@ The model ``int_clusters_labelled`` (SQL) joins the three into one row per clust
 
 from __future__ import annotations
 
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ import pyarrow as pa
 from .cluster import NOISE
 from .keywords import KEYWORD_MODEL_NAME, class_tfidf, label_from_keywords
 from .llm import LLMLabeller, LLMSettings, Reply, build_prompt, request_hash
+from .log import log
 
 LLM_LABELLER = "llm"
 
@@ -60,10 +60,6 @@ RESPONSES_SCHEMA = pa.schema(
         ("answered_at", pa.timestamp("us", tz="UTC")),
     ]
 )
-
-
-def _log(message: str) -> None:
-    print(f"text_clustering: {message}", file=sys.stderr, flush=True)
 
 
 def keywords_table(
@@ -138,7 +134,7 @@ def responses_table(
     """
     rows = prompts.to_pylist()
     if labeller is None and not dry_run:
-        _log(
+        log(
             "no LLM configured (OPENAI_API_KEY / OPENAI_BASE_URL unset): labelling "
             f"{len(rows)} clusters offline with {KEYWORD_MODEL_NAME} keywords"
         )
@@ -158,9 +154,9 @@ def responses_table(
         "completion tokens)"
     )
     if dry_run or labeller is None or not todo:  # labeller is None only in a dry run
-        _log(plan + (" [dry run: nothing asked]" if dry_run else ""))
+        log(plan + (" [dry run: nothing asked]" if dry_run else ""))
         return RESPONSES_SCHEMA.empty_table()
-    _log(plan + f"; asking {labeller.settings.model}, {max_concurrency} at a time")
+    log(plan + f"; asking {labeller.settings.model}, {max_concurrency} at a time")
     deadline = time.monotonic() + time_budget
 
     def ask(row: dict[str, Any]) -> Reply:
@@ -182,5 +178,5 @@ def responses_table(
         for row, reply in zip(todo, replies, strict=True)
     ]
     failed = sum(1 for r in rows if r["status"] != "ok")
-    _log(f"LLM asked {len(rows)} prompt(s): {len(rows) - failed} ok, {failed} failed or skipped")
+    log(f"LLM asked {len(rows)} prompt(s): {len(rows) - failed} ok, {failed} failed or skipped")
     return pa.Table.from_pylist(rows, schema=RESPONSES_SCHEMA)

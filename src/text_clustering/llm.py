@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .config import is_unset, read_bool, read_float, read_int, read_str
 from .errors import ConfigError
@@ -277,63 +277,89 @@ class _Fatal(Exception):
     pass
 
 
-@dataclass
-class LLMLabeller:
-    """Ask an OpenAI-compatible chat endpoint for ``settings.n`` labels of a cluster."""
+T = TypeVar("T")
 
-    client: Any
-    settings: LLMSettings
+
+@dataclass(kw_only=True)
+class RetryPolicy:
+    """Calls with a per-call timeout, retried on what may get better, within a deadline.
+
+    Retried: HTTP 408/429/5xx, timeouts, refused connections and invalid replies (a
+    ``ValueError`` from the call), waiting ``Retry-After`` when the endpoint says, else
+    ``backoff_base * 2**(attempt - 1)`` seconds (at most ``backoff_cap``) times a jitter in
+    [0.5, 1]. Not retried: 401/403, other 4xx, content-filter refusals.
+    """
+
     max_attempts: int = 4
     timeout: float = 60.0  # seconds per call
-    backoff_base: float = 1.0  # first retry waits ~1 s, then 2, 4, ... (times a jitter in [0.5, 1])
+    backoff_base: float = 1.0
     backoff_cap: float = 30.0
     sleep: Callable[[float], None] = time.sleep
-    _structured: bool = field(default=True, init=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def ask(self, user_prompt: str, *, deadline: float | None = None) -> Reply:
-        """Ask once, retrying what can be retried until ``deadline`` (``time.monotonic()``)."""
-        started = time.monotonic()
-        error, raw = "not attempted", None
-        attempts = 0
+    def run(
+        self, call: Callable[[float], T], *, deadline: float | None = None
+    ) -> tuple[T | None, int, str | None]:
+        """``call(timeout)`` until it returns: ``(value, attempts, None)``, or
+        ``(None, attempts, reason)`` once attempts, retries or the deadline run out."""
+        error, attempts = "not attempted", 0
         while attempts < self.max_attempts:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 error = f"time budget spent after {attempts} attempt(s); last error: {error}"
                 break
             attempts += 1
+            delay: float | None = None
             try:
-                response = self._create(
-                    user_prompt, timeout=min(self.timeout, remaining or self.timeout)
-                )
-                raw = _content(response)
-                labels = parse_labels(raw, self.settings.n)
-                return Reply(
-                    labels,
-                    getattr(response, "model", None) or self.settings.model,
-                    "ok",
-                    attempts=attempts,
-                    latency_ms=_ms(started),
-                    raw_reply=raw,
-                )
+                return call(min(self.timeout, remaining or self.timeout)), attempts, None
             except ValueError as exc:
-                error, delay = f"invalid reply: {exc}", None
-            except _Retryable as exc:
-                error, delay = str(exc), exc.retry_after
+                error = f"invalid reply: {exc}"
             except _Fatal as exc:
                 error = str(exc)
                 break
+            except Exception as exc:
+                problem = exc if isinstance(exc, _Retryable) else _classify(exc)
+                error = str(problem)
+                if isinstance(problem, _Fatal):
+                    break
+                delay = problem.retry_after
             if attempts < self.max_attempts:
                 wait = delay if delay is not None else self._backoff(attempts)
                 if deadline is not None and time.monotonic() + wait > deadline:
                     error = f"time budget spent after {attempts} attempt(s); last error: {error}"
                     break
                 self.sleep(wait)
-        return Reply([], self.settings.model, "failed", _scrub(error), attempts, _ms(started), raw)
+        return None, attempts, _scrub(error)
 
     def _backoff(self, attempt: int) -> float:
         delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
         return delay * random.uniform(0.5, 1.0)
+
+
+@dataclass(kw_only=True)
+class LLMLabeller(RetryPolicy):
+    """Ask an OpenAI-compatible chat endpoint for ``settings.n`` labels of a cluster."""
+
+    client: Any
+    settings: LLMSettings
+    _structured: bool = field(default=True, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def ask(self, user_prompt: str, *, deadline: float | None = None) -> Reply:
+        """Ask for one cluster's labels; never raises: a failure is a ``failed`` Reply."""
+        started = time.monotonic()
+        raw: list[str | None] = [None]
+
+        def call(timeout: float) -> tuple[list[str], str]:
+            response = self._create(user_prompt, timeout=timeout)
+            raw[0] = _content(response)
+            labels = parse_labels(raw[0], self.settings.n)
+            return labels, getattr(response, "model", None) or self.settings.model
+
+        result, attempts, error = self.run(call, deadline=deadline)
+        if result is None:
+            return Reply([], self.settings.model, "failed", error, attempts, _ms(started), raw[0])
+        labels, model_name = result
+        return Reply(labels, model_name, "ok", None, attempts, _ms(started), raw[0])
 
     def _create(self, user_prompt: str, *, timeout: float) -> Any:
         s = self.settings
@@ -361,7 +387,7 @@ class LLMLabeller:
                 with self._lock:
                     self._structured = False
                 raise _Retryable(f"response_format rejected (HTTP {status})", 0.0) from None
-            raise _classify(exc) from None
+            raise
         choice = response.choices[0] if getattr(response, "choices", None) else None
         finish = getattr(choice, "finish_reason", None)
         if finish == "content_filter":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 import warnings
 
@@ -10,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from ._numba import cached_jit
+from .log import log
 from .vectors import to_arrow, to_numpy
 
 # Below this many distinct points UMAP's spectral layout is unstable; PCA is used instead.
@@ -55,11 +55,7 @@ def project(
             # "no search index: transform() unavailable" and "n_jobs overridden": expected.
             warnings.simplefilter("ignore", UserWarning)
             points = reducer.fit_transform(vectors).astype(np.float32)
-    print(
-        f"text_clustering: projected {n}/{n} texts with UMAP in {time.perf_counter() - start:.1f}s",
-        file=sys.stderr,
-        flush=True,
-    )
+    log(f"projected {n}/{n} texts with UMAP in {time.perf_counter() - start:.1f}s")
     return points
 
 

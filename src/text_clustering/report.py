@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .figure import save_cluster_figure
+from .log import log
 from .vectors import to_numpy
 
 FIGURE_SCHEMA = pa.schema(
@@ -42,7 +41,7 @@ def figure_summary(texts: pa.Table, clusters: pa.Table, *, path: str | None) -> 
         )
         points = to_numpy(drawn, "projection") if drawn.num_rows else np.zeros((0, 2))
         written = str(save_cluster_figure(points, labels, names, path).resolve())
-        print(f"text_clustering: figure written to {written}", file=sys.stderr, flush=True)
+        log(f"figure written to {written}")
     row = {
         "figure_path": written,
         "n_texts_drawn": drawn.num_rows,

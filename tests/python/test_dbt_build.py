@@ -179,6 +179,32 @@ def test_a_second_build_gives_identical_results(corpus, file_build, tmp_path):
     assert mart(again) == mart(database)
     assert query(again, "select figure_path from rpt_text_clusters_figure") == [(None,)]
 
+    # the same database again: every embedding comes from the cache
+    rebuilt = ok(run_dbt(tmp_path, again, "build", vars={"source_path": str(corpus)}))
+    assert "all texts already in the cache" in rebuilt.stderr + rebuilt.stdout
+    assert "embedded" not in (rebuilt.stderr + rebuilt.stdout).replace("int_texts_embedded", "")
+    assert mart(again) == mart(database)
+
+
+def test_embeddings_through_an_openai_compatible_endpoint_are_cached(corpus, tmp_path):
+    database = tmp_path / "api.duckdb"
+    variables = {
+        "source_path": str(corpus),
+        "embedding_model": "openai:fake-embed",
+        "savefig": False,
+    }
+    with serve() as (url, state):
+        env = {"OPENAI_BASE_URL": url}
+        ok(run_dbt(tmp_path, database, "build", vars={**variables, "llm_model": "m"}, env=env))
+        n_texts = query(database, "select count(*) from stg_texts where is_embeddable")[0][0]
+        assert state.embedded_texts == n_texts - 1  # the repeated text is embedded once
+        assert query(database, "select distinct typeof(embedding) from int_texts_embedded") == [
+            ("FLOAT[32]",)
+        ]
+        calls = state.calls
+        ok(run_dbt(tmp_path, database, "build", vars={**variables, "llm_model": "m"}, env=env))
+        assert state.calls == calls  # embeddings and labels all from the caches
+
 
 @pytest.fixture(scope="module")
 def table_database(file_build, tmp_path_factory) -> Path:

@@ -1,9 +1,20 @@
+import duckdb
 import numpy as np
+import openai
 import pyarrow as pa
 import pytest
+from fake_openai import embed_text
 
-from text_clustering import EmbeddingError, InputError, embed_table, embed_texts
-from text_clustering.embed import resolve_model_path
+from text_clustering import (
+    ConfigError,
+    EmbeddingError,
+    InputError,
+    embed_missing,
+    embed_texts,
+    embedding_key_sql,
+    embedding_table,
+)
+from text_clustering.embed import OpenAIEmbedder, resolve_model_path
 
 
 def test_bundled_model_resolves_to_a_local_folder():
@@ -20,25 +31,67 @@ def test_bundled_model_embeds_offline_into_unit_vectors_that_mean_something():
     assert similarity[0, 1] > similarity[0, 2] + 0.2
 
 
-def test_embed_table_writes_float_arrays_in_input_order():
-    table = pa.table({"text_id": ["b", "a"], "text": ["chess", "opera"]})
-    out = embed_table(table)
+def test_embedding_table_turns_lists_into_fixed_arrays_in_input_order():
+    table = pa.table({"text_id": ["b", "a"], "v": pa.array([[1.0, 0.0], [0.0, 1.0]])})
+    out = embedding_table(table, "v")
     assert out["text_id"].to_pylist() == ["b", "a"]
-    assert out.schema.field("embedding").type == pa.list_(pa.float32(), 384)
-
-
-def test_precomputed_vectors_pass_through_without_a_model():
-    table = pa.table(
-        {"text_id": ["a", "b"], "text": ["x", "y"], "pre": pa.array([[1.0, 0.0], [0.0, 1.0]])}
-    )
-    out = embed_table(table, model_name="not-a-model-that-exists", precomputed_column="pre")
+    assert out.schema.field("embedding").type == pa.list_(pa.float32(), 2)
     assert out["embedding"].to_pylist() == [[1.0, 0.0], [0.0, 1.0]]
 
 
-def test_precomputed_null_vector_is_named():
-    table = pa.table({"text_id": ["a", "b"], "text": ["x", "y"], "pre": pa.array([[1.0], None])})
+def test_embedding_table_names_a_null_vector():
+    table = pa.table({"text_id": ["a", "b"], "v": pa.array([[1.0], None])})
     with pytest.raises(InputError, match="text_id='b'"):
-        embed_table(table, precomputed_column="pre")
+        embedding_table(table, "v")
+
+
+def test_embedding_key_sql_depends_on_model_and_text():
+    con = duckdb.connect()
+
+    def key(model, text):
+        return con.sql(
+            f"select {embedding_key_sql(model, 'x')} from (select ? as x)", params=[text]
+        ).fetchall()[0][0]
+
+    assert key("o'model", "hi") != key("model", "hi") != key("model", "ho")
+    assert key("model", "hi") == key("model", "hi") and len(key("model", "hi")) == 32
+
+
+MISSING = pa.table({"embedding_key": ["k1", "k2", "k3"], "text": ["chess", "opera", "chess game"]})
+
+
+def test_embed_missing_locally_makes_cache_rows():
+    out = embed_missing(MISSING, model_name="all-MiniLM-L6-v2")
+    assert out["embedding_key"].to_pylist() == ["k1", "k2", "k3"]
+    assert set(out["embedding_model"].to_pylist()) == {"all-MiniLM-L6-v2"}
+    assert out.schema.field("embedding").type == pa.list_(pa.float32())
+    assert len(out["embedding"][0].as_py()) == 384
+    assert embed_missing(MISSING.slice(0, 0), model_name="all-MiniLM-L6-v2").num_rows == 0
+
+
+def test_openai_embeddings_go_through_the_endpoint_in_batches(llm_server, monkeypatch):
+    url, state = llm_server
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    out = embed_missing(MISSING, model_name="openai:fake-embed", batch_size=2)
+    assert state.embedding_calls == 2 and state.embedded_texts == 3
+    assert state.requests[0]["model"] == "fake-embed"
+    np.testing.assert_allclose(out["embedding"][0].as_py(), embed_text("chess"), atol=1e-6)
+
+
+def test_openai_embedding_batches_that_keep_failing_are_left_out(llm_server):
+    url, state = llm_server
+    state.script = ["500", "429", "ok", "500", "500", "500", "500"]  # batch 1 ok on try 3
+    client = openai.OpenAI(base_url=url, api_key="sk-test", max_retries=0)
+    waits = []
+    embedder = OpenAIEmbedder(client=client, model="m", batch_size=2, sleep=waits.append)
+    vectors, ok = embedder.embed(["chess", "opera", "chess game"])
+    assert ok.tolist() == [True, True, False]  # the second batch failed 4 times
+    assert vectors.shape == (2, 32) and len(waits) == 2 + 3
+
+
+def test_openai_embeddings_need_an_endpoint(no_llm_env):
+    with pytest.raises(ConfigError, match="set OPENAI_API_KEY and/or OPENAI_BASE_URL"):
+        embed_missing(MISSING, model_name="openai:fake-embed")
 
 
 def test_unknown_model_says_how_to_fix(tmp_path):
