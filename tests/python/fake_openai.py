@@ -99,6 +99,17 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(data)  # the client may have given up (timeout): fine
 
+    def do_GET(self) -> None:  # /v1/stats: the call counters, for manual runs
+        state = self.state
+        with state.lock:
+            stats = {
+                "calls": state.calls,
+                "chat_calls": state.chat_calls,
+                "embedding_calls": state.embedding_calls,
+                "embedded_texts": state.embedded_texts,
+            }
+        self._send(200, stats)
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", 0))
         body = json.loads(self.rfile.read(length) or b"{}")

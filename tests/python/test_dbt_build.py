@@ -252,9 +252,21 @@ def llm_build(tmp_path, database, url, *args, key=SENTINEL_KEY, **variables):
     )
 
 
+PROMPT_VARS = {
+    "n": 2,
+    "query_title": "Package descriptions",
+    "context": "Name what these Debian packages are for.",
+    "examples": ["Chess engines", "Mail servers"],
+}
+
+
 def test_llm_labels_over_http_cached_and_the_key_never_leaks(table_database, tmp_path):
     with serve() as (url, state):
-        result = ok(llm_build(tmp_path, table_database, url, n=2))
+        result = ok(llm_build(tmp_path, table_database, url, **PROMPT_VARS))
+        prompt = state.requests[0]["messages"][-1]["content"]
+        assert prompt.startswith("Name what these Debian packages are for.")
+        assert "## Package descriptions\n1. " in prompt
+        assert "Examples of good labels for other groups: Chess engines; Mail servers" in prompt
         clusters = query(
             table_database,
             "select cluster_label, summary_labels, model_name, label_status, attempts "
@@ -270,8 +282,8 @@ def test_llm_labels_over_http_cached_and_the_key_never_leaks(table_database, tmp
         assert "LLM plan:" in result.stderr + result.stdout
 
         # unchanged input: every answer comes from the cache, even after --full-refresh
-        ok(llm_build(tmp_path, table_database, url, n=2))
-        ok(llm_build(tmp_path, table_database, url, "--full-refresh", n=2))
+        ok(llm_build(tmp_path, table_database, url, **PROMPT_VARS))
+        ok(llm_build(tmp_path, table_database, url, "--full-refresh", **PROMPT_VARS))
         assert state.chat_calls == len(clusters)
         assert mart(table_database) == [
             r for r in mart(table_database) if r[5] in (MODEL_REPORTED, "default_label")
