@@ -4,7 +4,7 @@ The dbt Python models of this project are thin wrappers over these functions.
 """
 
 from .cluster import NOISE, cluster, cluster_table
-from .config import read_bool, read_choice, read_float, read_int, read_str
+from .config import read_bool, read_float, read_int, read_str
 from .embed import (
     DEFAULT_MODEL,
     embed_missing,
@@ -52,7 +52,6 @@ __all__ = [
     "prompts_table",
     "read_arrow",
     "read_bool",
-    "read_choice",
     "read_float",
     "read_int",
     "read_str",

@@ -9,7 +9,6 @@ given or as its string form, and raises :class:`ConfigError` naming the var.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from .errors import ConfigError
@@ -17,7 +16,6 @@ from .errors import ConfigError
 _NONE_STRINGS = {"", "none", "null"}
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _fix(name: str, expected: str, value: Any) -> ConfigError:
@@ -81,11 +79,3 @@ def read_str(name: str, value: Any, *, required: bool = True) -> str | None:
             raise _fix(name, "a non-empty string", value)
         return None
     return str(value).strip()
-
-
-def read_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    """Parse a string var that must be one of ``choices``."""
-    text = read_str(name, value)
-    if text not in choices:
-        raise _fix(name, "one of " + ", ".join(choices), value)
-    return text  # type: ignore[return-value]

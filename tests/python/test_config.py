@@ -1,6 +1,6 @@
 import pytest
 
-from text_clustering import ConfigError, read_bool, read_choice, read_float, read_int, read_str
+from text_clustering import ConfigError, read_bool, read_float, read_int, read_str
 from text_clustering.config import is_unset
 
 
@@ -47,9 +47,3 @@ def test_read_str_and_unset_values():
     assert is_unset("null") and is_unset("") and not is_unset("x")
     with pytest.raises(ConfigError, match="`metric` must be a non-empty string"):
         read_str("metric", None)
-
-
-def test_read_choice():
-    assert read_choice("algo", "dbscan", ("dbscan", "hdbscan")) == "dbscan"
-    with pytest.raises(ConfigError, match="one of dbscan, hdbscan"):
-        read_choice("algo", "kmeans", ("dbscan", "hdbscan"))
