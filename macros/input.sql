@@ -20,7 +20,9 @@
         {%- if lowered.endswith('.parquet') -%}
             read_parquet({{ quoted }})
         {%- elif lowered.endswith('.csv') or lowered.endswith('.csv.gz') or lowered.endswith('.tsv') -%}
-            read_csv({{ quoted }}, header = true)
+            {%- set encoding = var('csv_encoding', none) -%}
+            read_csv({{ quoted }}, header = true
+                {%- if encoding %}, encoding = '{{ encoding | replace("'", "''") }}'{% endif %})
         {%- elif lowered.endswith('.json') or lowered.endswith('.jsonl') or lowered.endswith('.ndjson') -%}
             read_json_auto({{ quoted }})
         {%- else -%}
@@ -87,4 +89,38 @@
     {%- set label = "'" ~ (var('default_label') | string | replace("'", "''")) ~ "'" -%}
     {%- set n = text_clustering_int_var('n', minimum=1) -%}
     {{ return("list_transform(range(" ~ n ~ "), lambda i: " ~ label ~ ")::varchar[]") }}
+{% endmacro %}
+
+
+{#-
+    With var id_column set, stop the build (at run time) when ids repeat or are null,
+    naming a few of the ids at fault.
+-#}
+{% macro text_clustering_check_ids(id_column) %}
+    {%- if not id_column or not execute -%}{{ return('') }}{%- endif -%}
+    {%- set bad = run_query(
+        "select bad_id, n_rows from (select " ~ text_clustering_id_as_text(id_column) ~ " as bad_id, "
+        ~ "count(*) as n_rows from " ~ text_clustering_source() ~ " group by all) "
+        ~ "where n_rows > 1 or bad_id is null "
+        ~ "order by bad_id is not null, n_rows desc, bad_id limit 3") -%}
+    {%- if bad.rows | length > 0 -%}
+        {%- set examples = [] -%}
+        {%- for row in bad.rows -%}
+            {%- do examples.append((row[0] ~ "" if row[0] is not none else "NULL") ~ " (" ~ row[1] ~ " rows)") -%}
+        {%- endfor -%}
+        {{ exceptions.raise_compiler_error(
+            "var id_column = '" ~ var('id_column') ~ "' must be unique and not null, but "
+            ~ "these ids are not: " ~ (examples | join(', '))
+            ~ ". Fix the input, or leave id_column unset (null) to use ids made from the texts.") }}
+    {%- endif -%}
+    {{ return('') }}
+{% endmacro %}
+
+
+{#-
+    An id of any type (integer, varchar, JSON with mixed types) as plain VARCHAR:
+    1 -> '1', 'a' -> 'a', JSON "a" -> 'a' (no quotes), 2.5 -> '2.5'.
+-#}
+{% macro text_clustering_id_as_text(id_column) %}
+    {{- return("(to_json(" ~ id_column ~ ") ->> '$')") -}}
 {% endmacro %}

@@ -4,8 +4,9 @@
 -#}
 {%- set text_column = text_clustering_column('text_column') -%}
 {%- set id_column = text_clustering_column('id_column', required=false) -%}
+{%- do text_clustering_check_ids(id_column) -%}
 {%- set embedding_column = text_clustering_column('embedding_column', required=false) -%}
-{%- set source_id = 'cast(' ~ id_column ~ ' as varchar)' if id_column else 'null::varchar' -%}
+{%- set source_id = text_clustering_id_as_text(id_column) if id_column else 'null::varchar' -%}
 {%- set precomputed = 'cast(' ~ embedding_column ~ ' as float[])' if embedding_column
     else 'null::float[]' -%}
 

@@ -12,7 +12,8 @@ from ._numba import cached_jit
 from .log import log
 from .vectors import to_arrow, to_numpy
 
-# Below this many distinct points UMAP's spectral layout is unstable; PCA is used instead.
+# Below this many distinct vectors UMAP's layout is meaningless (it scatters identical texts
+# at random); the first two principal components are used instead.
 MIN_UMAP_ROWS = 8
 
 
@@ -29,12 +30,14 @@ def project(
     The k-nearest-neighbour graph is computed exactly (brute force, scikit-learn) and handed
     to UMAP, which then skips pynndescent's approximate search: deterministic, and no JIT.
     ``n_neighbors`` is capped at ``n - 1`` so small inputs still work; with fewer than
-    ``MIN_UMAP_ROWS`` rows the first two principal components are returned instead.
+    ``MIN_UMAP_ROWS`` distinct vectors the first two principal components are returned
+    instead (all-identical vectors all land on the origin, and so form one cluster).
     """
     n = vectors.shape[0]
     if n == 0:
         return np.zeros((0, 2), dtype=np.float32)
-    if n < MIN_UMAP_ROWS:
+    if n < MIN_UMAP_ROWS or np.unique(vectors, axis=0).shape[0] < MIN_UMAP_ROWS:
+        log(f"projected {n} texts with PCA: too few distinct embeddings for UMAP")
         return _pca_2d(vectors)
     start = time.perf_counter()
     k = min(n_neighbors, n - 1)

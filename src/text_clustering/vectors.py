@@ -35,7 +35,8 @@ def to_numpy(table: pa.Table, column: str, *, id_column: str = "text_id") -> np.
     values = table[column].combine_chunks()
     n = len(values)
     if n == 0:
-        return np.zeros((0, 0), dtype=np.float32)
+        dim = values.type.list_size if isinstance(values.type, pa.FixedSizeListType) else 0
+        return np.zeros((0, dim), dtype=np.float32)
 
     def row_id(index: int) -> str:
         if id_column in table.column_names:
@@ -82,10 +83,16 @@ def to_numpy(table: pa.Table, column: str, *, id_column: str = "text_id") -> np.
     return array
 
 
-def to_arrow(array: np.ndarray) -> pa.FixedSizeListArray:
-    """Wrap an ``(n, d)`` array as ``FixedSizeList<float32>[d]`` (DuckDB ``FLOAT[d]``)."""
+def to_arrow(array: np.ndarray) -> pa.Array:
+    """Wrap an ``(n, d)`` array as ``FixedSizeList<float32>[d]`` (DuckDB ``FLOAT[d]``).
+
+    An input with no rows and no known dimension (``(0, 0)``) becomes an empty
+    ``List<float32>`` (DuckDB ``FLOAT[]``): DuckDB has no zero-sized arrays.
+    """
     matrix = np.ascontiguousarray(array, dtype=np.float32)
     if matrix.ndim != 2:
         raise ValueError(f"expected a 2-D array (n, d), got shape {matrix.shape}")
     dim = matrix.shape[1]
+    if dim == 0:
+        return pa.array([], pa.list_(pa.float32()))
     return pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), dim)

@@ -9,7 +9,9 @@ a scripted sequence of behaviours per call, and/or a seeded random failure rate.
 
 Behaviours: ``ok``, ``429`` (with ``Retry-After``), ``500``, ``401``, ``slow`` (sleeps past
 the client's timeout), ``malformed`` (not JSON), ``wrong_count`` (one label too many),
-``empty``, ``length`` (finish_reason=length), ``filter`` (finish_reason=content_filter).
+``empty``, ``length`` (finish_reason=length), ``filter`` (finish_reason=content_filter),
+``obey`` (a gullible model: a prompt containing "Ignore the instructions" gets 40 labels of
+500 characters saying PWNED; other prompts a normal answer).
 """
 
 from __future__ import annotations
@@ -166,6 +168,8 @@ class _Handler(BaseHTTPRequestHandler):
         finish = "stop"
         if behaviour == "wrong_count":
             labels = [*labels, "one too many"]
+        if behaviour == "obey" and "Ignore the instructions" in body["messages"][-1]["content"]:
+            labels = ["PWNED " * 83] * 40
         content = json.dumps({"labels": labels})
         if behaviour == "malformed":
             content = '{"labels": ["trailing comma",]}'

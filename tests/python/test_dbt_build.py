@@ -9,9 +9,6 @@ the local OpenAI-compatible server with a sentinel API key that must not leak an
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -20,55 +17,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from conftest import REPO
+from dbt_helpers import SENTINEL_KEY, mart, ok, query, run_dbt
 from fake_openai import MODEL_REPORTED, serve
 
-DBT = Path(sys.executable).parent / "dbt"
 SECTIONS = ["fonts", "games", "mail", "database", "hamradio"]
-SENTINEL_KEY = "sk-sentinel-7f3a9c1e5b"
 NO_WORDS = [None, "", "   ", "?!… 🙂"]
-
-
-def run_dbt(workdir: Path, database: Path, *args: str, vars: dict | None = None, env=None):
-    """Run dbt from the repo root with its own target/ and logs/ under ``workdir``."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    environment.update(
-        DBT_PROFILES_DIR=str(REPO),
-        DBT_DUCKDB_PATH=str(database),
-        DO_NOT_TRACK="1",
-        HF_HUB_OFFLINE="1",
-        **(env or {}),
-    )
-    command = [
-        str(DBT),
-        *args,
-        "--target-path",
-        str(workdir / "target"),
-        "--log-path",
-        str(workdir / "logs"),
-    ]
-    if vars:
-        command += ["--vars", json.dumps(vars)]
-    return subprocess.run(
-        command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=1200
-    )
-
-
-def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    return result
-
-
-def query(database: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(database), read_only=True) as con:
-        return con.sql(sql).fetchall()
-
-
-def mart(database: Path) -> list[tuple]:
-    return query(
-        database,
-        "select text_id, cluster_label, projection, summary_label, summary_labels, model_name "
-        "from fct_text_clusters order by text_id",
-    )
 
 
 @pytest.fixture(scope="module")
