@@ -15,8 +15,9 @@ DBT = Path(sys.executable).parent / "dbt"
 SENTINEL_KEY = "sk-sentinel-7f3a9c1e5b"
 
 
-def run_dbt(workdir: Path, database: Path, *args: str, vars: dict | None = None, env=None):
-    """Run dbt from the repo root with its own target/ and logs/ under ``workdir``."""
+def dbt_command(workdir: Path, database: Path, *args: str, vars=None, env=None):
+    """The command line and environment of a dbt run from the repo root, with its own
+    target/ and logs/ under ``workdir``; OPENAI_* come only from ``env``."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     environment.update(
         DBT_PROFILES_DIR=str(REPO),
@@ -35,8 +36,27 @@ def run_dbt(workdir: Path, database: Path, *args: str, vars: dict | None = None,
     ]
     if vars:
         command += ["--vars", json.dumps(vars)]
+    return command, environment
+
+
+def run_dbt(workdir: Path, database: Path, *args: str, vars: dict | None = None, env=None):
+    """Run dbt to the end; returns the CompletedProcess (stdout, stderr as text)."""
+    command, environment = dbt_command(workdir, database, *args, vars=vars, env=env)
     return subprocess.run(
         command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=1200
+    )
+
+
+def start_dbt(workdir: Path, database: Path, *args: str, vars: dict | None = None, env=None):
+    """Start dbt in the background; stdout and stderr merged, as text lines."""
+    command, environment = dbt_command(workdir, database, *args, vars=vars, env=env)
+    return subprocess.Popen(
+        command,
+        cwd=REPO,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
