@@ -51,7 +51,10 @@ def summary(database: str) -> int:
             "from dim_clusters order by is_noise, n_texts desc"
         )
     )
-    print(f'Query it: duckdb {path} "select * from fct_text_clusters limit 10"')
+    print(
+        'Query it (while no build runs): .venv/bin/python -c "import duckdb; print(duckdb'
+        f".connect('{path}', read_only=True).sql('select * from fct_text_clusters limit 10'))\""
+    )
     return 0
 
 
