@@ -13,7 +13,7 @@ export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test lint pytest clean demo-data
+.PHONY: setup browser demo test lint pytest docs clean demo-data
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,14 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/sqlfluff lint models tests/dbt
 
-pytest: setup
+# Debian's Chromium and chromedriver, for the test of the interactive map (offline, headless).
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	   --no-install-recommends chromium chromium-driver >/dev/null) || \
+	  (echo "install Debian's chromium and chromium-driver (as root) to run the map test" >&2; exit 1)
+
+pytest: setup browser
 	$(BIN)/pytest
 
 test: lint pytest

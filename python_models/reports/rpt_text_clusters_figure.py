@@ -1,4 +1,5 @@
-"""Draws the clustering to var figure_path (when var savefig) and records what it drew."""
+"""Draws the clustering to var figure_path (PNG) and var map_path (interactive HTML) when var
+savefig is true, and records what it drew."""
 
 from text_clustering import read_arrow, read_bool, read_str
 from text_clustering.report import figure_summary
@@ -8,8 +9,11 @@ def model(dbt, session):
     dbt.config(materialized="table")
     savefig = read_bool("savefig", dbt.config.get("savefig"))
     figure_path = read_str("figure_path", dbt.config.get("figure_path"))
+    map_path = read_str("map_path", dbt.config.get("map_path"), required=False)
+    texts = dbt.ref("fct_text_clusters").select("text_id, text, projection, cluster_label")
     return figure_summary(
-        read_arrow(dbt.ref("fct_text_clusters").select("text_id, projection, cluster_label")),
+        read_arrow(texts),
         read_arrow(dbt.ref("dim_clusters").select("cluster_label, summary_label")),
         path=figure_path if savefig else None,
+        map_path=map_path if savefig else None,
     )

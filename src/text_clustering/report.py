@@ -1,18 +1,26 @@
-"""The figure step of the pipeline: draw the text mart, return one row saying what was drawn."""
+"""The figure step of the pipeline: draw the text mart as a PNG and as an interactive HTML map,
+and return one row saying what was drawn."""
 
 from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .cluster import NOISE
 from .figure import save_cluster_figure
+from .html_map import save_cluster_map
 from .log import log
 from .vectors import to_numpy
 
 FIGURE_SCHEMA = pa.schema(
     [
         ("figure_path", pa.string()),
+        ("map_path", pa.string()),
         ("n_texts_drawn", pa.int64()),
         ("n_clusters", pa.int64()),
         ("noise_share", pa.float64()),
@@ -20,32 +28,139 @@ FIGURE_SCHEMA = pa.schema(
 )
 
 
-def figure_summary(texts: pa.Table, clusters: pa.Table, *, path: str | None) -> pa.Table:
-    """Draw ``texts`` ``(text_id, projection, cluster_label)`` labelled by ``clusters``
-    ``(cluster_label, summary_label)`` to ``path`` (PNG); ``path=None`` draws nothing.
+def figure_summary(
+    texts: pa.Table, clusters: pa.Table, *, path: str | None, map_path: str | None = None
+) -> pa.Table:
+    """Draw ``texts`` ``(text_id, text, projection, cluster_label)`` labelled by ``clusters``
+    ``(cluster_label, summary_label)`` to ``path`` (PNG) and ``map_path`` (HTML); ``None``
+    draws nothing there.
 
     Texts without a projection (no words to embed) are not drawn. Returns one row.
     """
     drawn = texts.filter(pc.is_valid(texts["projection"])).sort_by("text_id")
     labels = np.asarray(drawn["cluster_label"].to_numpy(zero_copy_only=False), dtype=np.int32)
-    n_clusters = int(np.unique(labels[labels != -1]).size)
-    noise_share = float((labels == -1).mean()) if labels.size else 0.0
-    written = None
-    if path is not None:
-        names = dict(
-            zip(
-                clusters["cluster_label"].to_pylist(),
-                clusters["summary_label"].to_pylist(),
-                strict=True,
-            )
+    n_clusters = int(np.unique(labels[labels != NOISE]).size)
+    noise_share = float((labels == NOISE).mean()) if labels.size else 0.0
+    names = dict(
+        zip(
+            clusters["cluster_label"].to_pylist(),
+            clusters["summary_label"].to_pylist(),
+            strict=True,
         )
-        points = to_numpy(drawn, "projection") if drawn.num_rows else np.zeros((0, 2))
+    )
+    points = to_numpy(drawn, "projection") if drawn.num_rows else np.zeros((0, 2), np.float32)
+    written = mapped = None
+    if path is not None:
         written = str(save_cluster_figure(points, labels, names, path).resolve())
         log(f"figure written to {written}")
+    if map_path is not None:
+        text = drawn["text"].to_pylist() if "text" in drawn.column_names else [""] * len(labels)
+        mapped = str(save_cluster_map(points, labels, text, names, map_path).resolve())
+        log(f"interactive map written to {mapped}")
     row = {
         "figure_path": written,
+        "map_path": mapped,
         "n_texts_drawn": drawn.num_rows,
         "n_clusters": n_clusters,
         "noise_share": noise_share,
     }
     return pa.Table.from_pylist([row], schema=FIGURE_SCHEMA)
+
+
+REPORT_SCHEMA = pa.schema(
+    [("report_path", pa.string()), ("n_clusters", pa.int64()), ("n_texts", pa.int64())]
+)
+
+
+def _relative(target: str | None, base: Path) -> str | None:
+    if not target:
+        return None
+    try:
+        return os.path.relpath(target, base)
+    except ValueError:
+        return target
+
+
+def _cell(value: object) -> str:
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def write_report(
+    clusters: pa.Table,
+    representatives: pa.Table,
+    figures: pa.Table,
+    *,
+    path: str | None,
+    examples_per_cluster: int = 3,
+    max_example_chars: int = 200,
+) -> pa.Table:
+    """A markdown report of the build at ``path``: totals, one table row per cluster (size,
+    share, label, who wrote it, keywords), a few representative texts each, and the figures.
+
+    ``clusters`` is dim_clusters, ``representatives`` int_cluster_representatives
+    ``(cluster_label, representative_rank, text)``, ``figures`` rpt_text_clusters_figure.
+    ``path=None`` writes nothing. Returns one row.
+    """
+    rows = sorted(clusters.to_pylist(), key=lambda r: (r["is_noise"], -r["n_texts"]))
+    n_texts = sum(r["n_texts"] for r in rows)
+    real = [r for r in rows if not r["is_noise"]]
+    noise = next((r for r in rows if r["is_noise"]), {"n_texts": 0, "share": 0.0})
+    if path is None:
+        return pa.Table.from_pylist(
+            [{"report_path": None, "n_clusters": len(real), "n_texts": n_texts}],
+            schema=REPORT_SCHEMA,
+        )
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    examples: dict[int, list[str]] = {}
+    for r in sorted(
+        representatives.to_pylist(), key=lambda r: (r["cluster_label"], r["representative_rank"])
+    ):
+        bucket = examples.setdefault(r["cluster_label"], [])
+        if len(bucket) < examples_per_cluster:
+            text = " ".join(str(r["text"] or "").split())
+            cut = text[: max_example_chars - 1] + "…"
+            bucket.append(text if len(text) <= max_example_chars else cut)
+    figure = figures.to_pylist()[0] if figures.num_rows else {}
+    models = sorted({r["model_name"] for r in real})
+    lines = [
+        "# Text clusters: build report",
+        "",
+        f"Built {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. {n_texts} texts, {len(real)} clusters, "
+        f"{noise['n_texts']} texts ({noise['share']:.1%}) in noise (cluster -1). "
+        f"Labels by: {', '.join(models) or 'none'}.",
+        "",
+    ]
+    png, html_map = (
+        _relative(figure.get("figure_path"), out.parent),
+        _relative(figure.get("map_path"), out.parent),
+    )
+    if png:
+        lines += [f"![The clusters]({png})", ""]
+    if html_map:
+        lines += [f"Interactive map (pan, zoom, hover, search): [{html_map}]({html_map})", ""]
+    lines += [
+        "| cluster | texts | share | label | by | top keywords | status |",
+        "|---:|---:|---:|---|---|---|---|",
+    ]
+    for r in rows:
+        status = _cell(r["label_status"])
+        if r["label_error"]:
+            status += ": " + _cell(r["label_error"])
+        keywords = _cell(", ".join((r["top_keywords"] or [])[:5]))
+        lines.append(
+            f"| {r['cluster_label']} | {r['n_texts']} | {r['share']:.1%} "
+            f"| {_cell(r['summary_label'])} | {_cell(r['model_name'])} | {keywords} | {status} |"
+        )
+    lines += ["", "## Representative texts", ""]
+    for r in real:
+        lines.append(
+            f"### {r['cluster_label']}: {_cell(r['summary_label'])} ({r['n_texts']} texts)"
+        )
+        lines += [f"- {_cell(text)}" for text in examples.get(r["cluster_label"], [])] + [""]
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    log(f"report written to {out.resolve()}")
+    return pa.Table.from_pylist(
+        [{"report_path": str(out.resolve()), "n_clusters": len(real), "n_texts": n_texts}],
+        schema=REPORT_SCHEMA,
+    )
