@@ -1,4 +1,5 @@
-"""A PNG of the 2-D projection: clusters in colour, noise in grey, each label at its centre."""
+"""A PNG of the 2-D projection: clusters in colour, noise in grey, each label near its centre
+without overlapping the others, and a legend with every cluster's size."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+from matplotlib.text import Text
 
 from .cluster import NOISE
+
+LEGEND_ROWS = 30  # clusters listed in the legend, largest first
 
 
 def cluster_annotations(
@@ -23,6 +27,46 @@ def cluster_annotations(
     return out
 
 
+def _overlaps(box, placed) -> bool:  # type: ignore[no-untyped-def]
+    return any(box.overlaps(other) for other in placed)
+
+
+def place_labels(ax, annotations, sizes, renderer) -> list:  # type: ignore[no-untyped-def]
+    """Draw the labels largest cluster first; a label that would overlap one already drawn
+    moves to the nearest free spot around its centre (with a thin line back to it)."""
+    placed, texts = [], []
+    steps = [(0, 0)] + [
+        (r * np.cos(a), r * np.sin(a))
+        for r in (18, 32, 48, 64, 84, 108)
+        for a in np.linspace(0, 2 * np.pi, 12, endpoint=False)
+    ]
+    style = {"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#666666", "alpha": 0.9}
+    for (x, y, label), _ in sorted(zip(annotations, sizes, strict=True), key=lambda t: -t[1]):
+        for step, (dx, dy) in enumerate(steps):
+            text = ax.annotate(
+                label,
+                (x, y),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha="center",
+                va="center",
+                fontsize=8,
+                bbox=style,
+                arrowprops={"arrowstyle": "-", "color": "#666666", "lw": 0.6}
+                if (dx or dy)
+                else None,
+            )
+            # the label's own box (an Annotation's extent would include its line back)
+            text.update_positions(renderer)
+            box = Text.get_window_extent(text, renderer).expanded(1.1, 1.3)
+            if not _overlaps(box, placed) or step == len(steps) - 1:
+                break  # a free spot, or no free spot at all: keep the farthest try
+            text.remove()
+        placed.append(box)
+        texts.append(text)
+    return texts
+
+
 def save_cluster_figure(
     points: np.ndarray,
     labels: np.ndarray,
@@ -34,8 +78,10 @@ def save_cluster_figure(
 ) -> Path:
     """Draw ``points`` ``(n, 2)`` coloured by ``labels`` ``(n,)`` and write a PNG to ``path``.
 
-    ``names`` maps a cluster id to its plain-text label, drawn (wrapped) at the median of the
-    cluster's points. Noise (-1) is drawn small and grey underneath. Returns the path written.
+    ``names`` maps a cluster id to its plain-text label, drawn (wrapped) near the median of
+    the cluster's points without overlapping other labels. Noise (-1) is drawn small and grey
+    underneath. A legend lists the largest clusters with their sizes. Point size shrinks with
+    the number of points, so 100k points stay readable. Returns the path written.
     """
     import matplotlib
 
@@ -44,32 +90,46 @@ def save_cluster_figure(
 
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(12, 10))
-    size = float(np.clip(40_000 / max(len(points), 1), 0.5, 20))
+    fig, ax = plt.subplots(figsize=(15, 10))
+    size = float(np.clip(40_000 / max(len(points), 1), 0.3, 20))
     noise = labels == NOISE
     if noise.any():
-        ax.scatter(*points[noise].T, s=size * 0.6, c="#c8c8c8", linewidths=0, label="noise")
+        ax.scatter(*points[noise].T, s=size * 0.6, c="#c8c8c8", linewidths=0, rasterized=True)
     clusters = sorted(int(c) for c in np.unique(labels[~noise]))
+    counts = {c: int((labels == c).sum()) for c in clusters}
     cmap = plt.get_cmap("tab20")
+    handles = []
     for i, c in enumerate(clusters):
         member = labels == c
-        ax.scatter(*points[member].T, s=size, color=cmap(i % 20), linewidths=0, alpha=0.8)
-    for x, y, text in cluster_annotations(points, labels, names):
-        ax.annotate(
-            text,
-            (x, y),
-            ha="center",
-            va="center",
-            fontsize=8,
-            bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#666666", "alpha": 0.85},
+        handle = ax.scatter(
+            *points[member].T, s=size, color=cmap(i % 20), linewidths=0, alpha=0.8, rasterized=True
         )
+        handles.append((counts[c], c, handle))
+    ax.set_xticks([])
+    ax.set_yticks([])
     share = noise.mean() if len(labels) else 0.0
     ax.set_title(
         f"{title}: {len(labels)} texts, {len(clusters)} clusters, {share:.0%} noise (grey)"
     )
-    ax.set_xticks([])
-    ax.set_yticks([])
+    largest = sorted(handles, key=lambda t: (-t[0], t[1]))[:LEGEND_ROWS]
+    if largest:
+        ax.legend(
+            [h for _, _, h in largest],
+            [f"{textwrap.shorten(str(names.get(c, c)), 40)} ({n})" for n, c, _ in largest],
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=7,
+            markerscale=max(1.0, 6 / np.sqrt(size)),
+            title="clusters (texts)"
+            + (f", largest {LEGEND_ROWS}" if len(handles) > LEGEND_ROWS else ""),
+            title_fontsize=8,
+            frameon=False,
+        )
     fig.tight_layout()
+    renderer = fig.canvas.get_renderer()
+    place_labels(
+        ax, cluster_annotations(points, labels, names), [counts[c] for c in clusters], renderer
+    )
     fig.savefig(out, dpi=dpi)
     plt.close(fig)
     return out

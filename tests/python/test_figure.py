@@ -38,3 +38,37 @@ def test_figure_summary_skips_texts_without_projection(tmp_path):
     assert row["figure_path"].endswith("f.png") and (tmp_path / "f.png").exists()
     skipped = figure_summary(texts, clusters, path=None).to_pylist()[0]
     assert skipped["figure_path"] is None
+
+
+def test_labels_at_the_same_centre_are_moved_apart():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    from text_clustering.figure import place_labels
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.set_xlim(-10, 10)
+    ax.set_ylim(-10, 10)
+    renderer = fig.canvas.get_renderer()
+    notes = [(0.0, 0.0, f"label number {i}") for i in range(6)]
+    texts = place_labels(ax, notes, [6, 5, 4, 3, 2, 1], renderer)
+    for t in texts:
+        t.update_positions(renderer)
+    boxes = [Text.get_window_extent(t, renderer) for t in texts]
+    assert len(boxes) == 6
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    assert texts[0].xyann == (0, 0)  # the largest cluster keeps its centre
+    plt.close(fig)
+
+
+def test_100k_points_and_many_clusters_make_a_png(tmp_path):
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(100_000, 2)).astype(np.float32)
+    labels = rng.integers(-1, 40, size=100_000).astype(np.int32)
+    path = save_cluster_figure(
+        points, labels, {i: f"cluster {i}" for i in range(40)}, tmp_path / "f.png"
+    )
+    assert path.stat().st_size > 50_000
