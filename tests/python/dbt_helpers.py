@@ -34,8 +34,13 @@ def dbt_command(workdir: Path, database: Path, *args: str, vars=None, env=None):
         "--log-path",
         str(workdir / "logs"),
     ]
-    if vars:
-        command += ["--vars", json.dumps(vars)]
+    outputs = {  # every file a build writes goes under workdir, never into the repo
+        "figure_path": str(workdir / "output" / "text_clusters.png"),
+        "map_path": str(workdir / "output" / "text_clusters.html"),
+        "report_path": str(workdir / "output" / "report.md"),
+        "export_dir": str(workdir / "output" / "exports"),
+    }
+    command += ["--vars", json.dumps({**outputs, **(vars or {})})]
     return command, environment
 
 

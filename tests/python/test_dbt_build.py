@@ -9,6 +9,8 @@ the local OpenAI-compatible server with a sentinel API key that must not leak an
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -71,6 +73,50 @@ def test_file_build_keeps_every_text_and_labels_it(corpus, file_build):
     clusters = query(database, "select count(*) from dim_clusters where not is_noise")[0][0]
     assert clusters >= 3
     assert figure.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_file_build_writes_the_map_report_exports_and_docs(corpus, file_build):
+    work, database, _, _ = file_build
+    output = work / "output"
+    n_texts = query(database, "select count(*) from fct_text_clusters")[0][0]
+    page = (output / "text_clusters.html").read_text()
+    assert "https://" not in page and "fct_text_clusters" not in page and n_texts > 0
+    assert query(database, "select map_path from rpt_text_clusters_figure") == [
+        (str((output / "text_clusters.html").resolve()),)
+    ]
+    report = (output / "report.md").read_text()
+    labels = [r[0] for r in query(database, "select summary_label from dim_clusters")]
+    assert f"{n_texts} texts" in report and all(label in report for label in labels)
+    assert (
+        "![The clusters](text_clusters.png)" not in report
+        or (output / "text_clusters.png").exists()
+    )
+
+    # the exports are readable by another process while the database stays closed
+    exported = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            'import duckdb, sys; print(duckdb.sql("select count(*) from '
+            "read_parquet('" + str(output / "exports" / "fct_text_clusters.parquet") + "')\")"
+            ".fetchall()[0][0])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(exported.stdout) == n_texts
+
+    # descriptions are in the database (persist_docs) and dbt docs generate works
+    comment = query(
+        database, "select comment from duckdb_tables() where table_name = 'dim_clusters'"
+    )
+    assert comment[0][0].startswith("One row per cluster")
+    ok(run_dbt(work, database, "docs", "generate", vars={"source_path": str(corpus)}))
+    catalog = json.loads((work / "target" / "catalog.json").read_text())
+    assert "model.text_clustering.fct_text_clusters" in catalog["nodes"]
+    manifest = json.loads((work / "target" / "manifest.json").read_text())
+    assert "exposure.text_clustering.text_clusters_dashboard" in manifest["exposures"]
 
 
 def test_file_build_types_are_the_contract(file_build):
