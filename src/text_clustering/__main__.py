@@ -38,12 +38,19 @@ def summary(database: str) -> int:
         return 1
     con = duckdb.connect(str(path), read_only=True)
     n_texts = con.sql("select count(*) from fct_text_clusters").fetchall()[0][0]
-    figure = con.sql("select figure_path from rpt_text_clusters_figure").fetchall()
+    figure, html_map = con.sql(
+        "select figure_path, map_path from rpt_text_clusters_figure"
+    ).fetchall()[0]
+    report = con.sql("select report_path from rpt_text_clusters_report").fetchall()[0][0]
+    exports = [r[0] for r in con.sql("select export_path from rpt_parquet_exports").fetchall()]
     print(f"\nDuckDB database: {path.resolve()}")
     print(f"  fct_text_clusters: {n_texts} texts, each with projection, cluster and label")
     print("  dim_clusters:      one row per cluster (noise = -1)")
-    if figure and figure[0][0]:
-        print(f"Figure:            {figure[0][0]}")
+    for name, where in (("Figure", figure), ("Interactive map", html_map), ("Report", report)):
+        if where:
+            print(f"{name + ':':17}{where}")
+    for where in exports:
+        print(f"{'Parquet export:':17}{where}")
     print("\nClusters (largest first):")
     print(
         con.sql(
