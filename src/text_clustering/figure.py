@@ -15,16 +15,23 @@ from .cluster import NOISE
 LEGEND_ROWS = 30  # clusters listed in the legend, largest first
 
 
+def cluster_centres(points: np.ndarray, labels: np.ndarray) -> dict[int, tuple[float, float]]:
+    """The median point of every cluster (noise excluded), by cluster id: where its label goes."""
+    return {
+        c: tuple(float(v) for v in np.median(points[labels == c], axis=0))  # type: ignore[misc]
+        for c in sorted(int(c) for c in np.unique(labels[labels != NOISE]))
+    }
+
+
 def cluster_annotations(
     points: np.ndarray, labels: np.ndarray, names: Mapping[int, str], *, width: int = 22
 ) -> list[tuple[float, float, str]]:
     """``(x, y, text)`` per cluster (noise excluded): the label, wrapped to ``width``
     characters, at the median of the cluster's points."""
-    out = []
-    for c in sorted(int(c) for c in np.unique(labels[labels != NOISE])):
-        x, y = np.median(points[labels == c], axis=0)
-        out.append((float(x), float(y), textwrap.fill(str(names.get(c, c)), width=width)))
-    return out
+    return [
+        (x, y, textwrap.fill(str(names.get(c, c)), width=width))
+        for c, (x, y) in cluster_centres(points, labels).items()
+    ]
 
 
 def _overlaps(box, placed) -> bool:  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .cluster import NOISE
+from .figure import cluster_centres
 
 MAX_HOVER_CHARS = 300
 PALETTE = [
@@ -254,26 +255,27 @@ def build_map_html(
 ) -> str:
     """The map as one HTML string: ``points`` ``(n, 2)``, ``labels`` ``(n,)``, the texts
     (cut to ``MAX_HOVER_CHARS`` for the tooltip) and each cluster's plain-text label."""
-    ids = sorted({int(c) for c in labels} | {NOISE})
-    sizes = {c: int((labels == c).sum()) for c in ids}
-    clusters = []
-    for rank, c in enumerate(i for i in ids if i != NOISE):
-        member = points[labels == c]
-        centre = np.median(member, axis=0) if len(member) else (None, None)
-        clusters.append(
-            {
-                "id": c,
-                "label": str(names.get(c, c)),
-                "size": sizes[c],
-                "colour": PALETTE[rank % len(PALETTE)],
-                "cx": None if centre[0] is None else round(float(centre[0]), 4),
-                "cy": None if centre[1] is None else round(float(centre[1]), 4),
-            }
-        )
-    clusters.append(
-        {"id": NOISE, "label": f"noise: {names.get(NOISE, 'noise')}", "size": sizes[NOISE],
-         "colour": NOISE_COLOUR, "cx": None, "cy": None}
-    )  # fmt: skip
+    centres = cluster_centres(points, labels)
+    clusters = [
+        {
+            "id": c,
+            "label": str(names.get(c, c)),
+            "size": int((labels == c).sum()),
+            "colour": PALETTE[rank % len(PALETTE)],
+            "cx": round(x, 4),
+            "cy": round(y, 4),
+        }
+        for rank, (c, (x, y)) in enumerate(centres.items())
+    ]
+    noise = {
+        "id": NOISE,
+        "label": f"noise: {names.get(NOISE, 'noise')}",
+        "size": int((labels == NOISE).sum()),
+        "colour": NOISE_COLOUR,
+        "cx": None,
+        "cy": None,
+    }
+    clusters.append(noise)
     data = {
         "x": [round(float(v), 4) for v in points[:, 0]] if len(points) else [],
         "y": [round(float(v), 4) for v in points[:, 1]] if len(points) else [],
