@@ -29,7 +29,7 @@ setup: $(VENV)/.installed
 
 demo: setup
 	mkdir -p output
-	$(BIN)/dbt build
+	$(BIN)/dbt build --vars '{reference_label_column: section}'
 	$(BIN)/python -m text_clustering summary
 
 lint: setup

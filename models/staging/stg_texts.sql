@@ -6,9 +6,12 @@
 {%- set id_column = text_clustering_column('id_column', required=false) -%}
 {%- do text_clustering_check_ids(id_column) -%}
 {%- set embedding_column = text_clustering_column('embedding_column', required=false) -%}
+{%- set reference_column = text_clustering_column('reference_label_column', required=false) -%}
 {%- set source_id = text_clustering_id_as_text(id_column) if id_column else 'null::varchar' -%}
 {%- set precomputed = 'cast(' ~ embedding_column ~ ' as float[])' if embedding_column
     else 'null::float[]' -%}
+{%- set reference = 'cast(' ~ reference_column ~ ' as varchar)' if reference_column
+    else 'null::varchar' -%}
 
 with
 
@@ -23,7 +26,8 @@ renamed as (
     select
         {{ source_id }} as source_id,
         cast({{ text_column }} as varchar) as text,
-        {{ precomputed }} as precomputed_embedding
+        {{ precomputed }} as precomputed_embedding,
+        {{ reference }} as reference_label
     from source
 
 ),
@@ -33,6 +37,7 @@ identified as (
     select
         text,
         precomputed_embedding,
+        reference_label,
         coalesce(text, '') as hash_key,
         row_number() over (partition by coalesce(text, '')) as occurrence,
         text is not null and regexp_matches(text, '[\pL\pN]') as is_embeddable,
@@ -51,7 +56,8 @@ final as (
         text_id,
         text,
         is_embeddable,
-        precomputed_embedding
+        precomputed_embedding,
+        reference_label
     from identified
 
 )

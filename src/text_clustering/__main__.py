@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 DEFAULT_DATABASE = "output/text_clustering.duckdb"
+METRICS_SHOWN = ("noise_share", "silhouette", "nmi", "ari", "purity")
 
 
 def warmup() -> None:
@@ -51,6 +52,9 @@ def summary(database: str) -> int:
             print(f"{name + ':':17}{where}")
     for where in exports:
         print(f"{'Parquet export:':17}{where}")
+    metrics = con.sql("select * from rpt_cluster_metrics").df().iloc[0]
+    shown = [f"{k} {v:.3f}" for k, v in metrics.items() if k in METRICS_SHOWN and v == v]
+    print(f"Metrics:         {', '.join(shown)} (rpt_cluster_metrics)")
     print("\nClusters (largest first):")
     print(
         con.sql(

@@ -55,7 +55,14 @@ def file_build(corpus, tmp_path_factory):
     figure = work / "figure.png"
     result = ok(
         run_dbt(
-            work, database, "build", vars={"source_path": str(corpus), "figure_path": str(figure)}
+            work,
+            database,
+            "build",
+            vars={
+                "source_path": str(corpus),
+                "figure_path": str(figure),
+                "reference_label_column": "section",
+            },
         )
     )
     return work, database, figure, result
@@ -117,6 +124,20 @@ def test_file_build_writes_the_map_report_exports_and_docs(corpus, file_build):
     assert "model.text_clustering.fct_text_clusters" in catalog["nodes"]
     manifest = json.loads((work / "target" / "manifest.json").read_text())
     assert "exposure.text_clustering.text_clusters_dashboard" in manifest["exposures"]
+
+
+def test_metrics_against_the_reference_sections(file_build):
+    _, database, _, _ = file_build
+    metrics = query(
+        database,
+        "select n_clusters, noise_share, silhouette, nmi, ari, purity, nmi_excluding_noise "
+        "from rpt_cluster_metrics",
+    )[0]
+    clusters = query(database, "select count(*) from dim_clusters where not is_noise")[0][0]
+    assert metrics[0] == clusters
+    assert 0 <= metrics[1] < 1 and -1 <= metrics[2] <= 1
+    assert all(0 < m <= 1 for m in metrics[3:])
+    assert metrics[3] > 0.3  # five Debian sections are found again, roughly
 
 
 def test_file_build_types_are_the_contract(file_build):

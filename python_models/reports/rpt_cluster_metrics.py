@@ -1,0 +1,21 @@
+"""One row of numbers that say whether the clustering is any good (see metrics.py)."""
+
+from text_clustering import read_arrow, read_int, read_str
+from text_clustering.metrics import metrics_table
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    reference = read_str(
+        "reference_label_column", dbt.config.get("reference_label_column"), required=False
+    )
+    random_state = read_int("random_state", dbt.config.get("random_state"))
+    texts = dbt.ref("fct_text_clusters").join(dbt.ref("stg_texts"), "text_id")
+    projected = texts.filter("projection is not null").select(
+        "text_id, projection, cluster_label, reference_label"
+    )
+    return metrics_table(
+        read_arrow(projected),
+        reference_column="reference_label" if reference else None,
+        random_state=random_state,
+    )
