@@ -32,6 +32,7 @@ def test_html_is_self_contained_and_escapes_texts():
     points, labels, texts = sample()
     page = build_map_html(points, labels, [*texts[:-1], "</script><script>alert(1)"], NAMES)
     assert "http://" not in page and "https://" not in page  # no CDN, nothing fetched
+    assert "<script src" not in page and "<link" not in page and "url(" not in page
     assert page.count("</script>") == 2  # the data cannot close its own script tag
     data = json.loads(page.split('type="application/json">')[1].split("</script>")[0])
     assert len(data["x"]) == 65
