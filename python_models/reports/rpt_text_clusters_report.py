@@ -1,5 +1,5 @@
 """Writes a markdown report of the build to var report_path: clusters, sizes, labels,
-representative texts and the figures."""
+representative texts, metrics and the figures."""
 
 from text_clustering import read_arrow, read_str
 from text_clustering.report import write_report
@@ -14,4 +14,5 @@ def model(dbt, session):
         read_arrow(representatives.select("cluster_label, representative_rank, text")),
         read_arrow(dbt.ref("rpt_text_clusters_figure")),
         path=report_path,
+        metrics=read_arrow(dbt.ref("rpt_cluster_metrics")),
     )

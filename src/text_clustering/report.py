@@ -91,14 +91,17 @@ def write_report(
     figures: pa.Table,
     *,
     path: str | None,
+    metrics: pa.Table | None = None,
     examples_per_cluster: int = 3,
     max_example_chars: int = 200,
 ) -> pa.Table:
-    """A markdown report of the build at ``path``: totals, one table row per cluster (size,
-    share, label, who wrote it, keywords), a few representative texts each, and the figures.
+    """A markdown report of the build at ``path``: totals, the metrics, one table row per
+    cluster (size, share, label, who wrote it, keywords), a few representative texts each,
+    and the figures.
 
     ``clusters`` is dim_clusters, ``representatives`` int_cluster_representatives
-    ``(cluster_label, representative_rank, text)``, ``figures`` rpt_text_clusters_figure.
+    ``(cluster_label, representative_rank, text)``, ``figures`` rpt_text_clusters_figure,
+    ``metrics`` rpt_cluster_metrics.
     ``path=None`` writes nothing. Returns one row.
     """
     rows = sorted(clusters.to_pylist(), key=lambda r: (r["is_noise"], -r["n_texts"]))
@@ -131,6 +134,10 @@ def write_report(
         f"Labels by: {', '.join(models) or 'none'}.",
         "",
     ]
+    if metrics is not None and metrics.num_rows:
+        values = metrics.to_pylist()[0]
+        shown = [f"{k} {v:.3f}" for k, v in values.items() if isinstance(v, float) and v == v]
+        lines += [f"Metrics: {', '.join(shown)}.", ""]
     png, html_map = (
         _relative(figure.get("figure_path"), out.parent),
         _relative(figure.get("map_path"), out.parent),

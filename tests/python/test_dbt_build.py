@@ -94,10 +94,9 @@ def test_file_build_writes_the_map_report_exports_and_docs(corpus, file_build):
     report = (output / "report.md").read_text()
     labels = [r[0] for r in query(database, "select summary_label from dim_clusters")]
     assert f"{n_texts} texts" in report and all(label in report for label in labels)
-    assert (
-        "![The clusters](text_clusters.png)" not in report
-        or (output / "text_clusters.png").exists()
-    )
+    assert "(text_clusters.html)" in report and "Metrics: noise_share" in report
+    image = report.split("![The clusters](")[1].split(")")[0]
+    assert (output / image).resolve() == (work / "figure.png").resolve()
 
     # the exports are readable by another process while the database stays closed
     exported = subprocess.run(
@@ -367,6 +366,7 @@ def test_dry_run_counts_calls_and_tokens_and_calls_nothing(table_database, tmp_p
     ("vars", "message"),
     [
         ({"text_column": "nope"}, "var text_column = 'nope' is not a column of the input"),
+        ({"id_column": "nope"}, "var id_column = 'nope' is not a column of the input"),
         ({"source_table": "raw.x"}, "are both set: set the one you do not use to null"),
         ({"source_path": "texts.xlsx"}, "must end in .parquet, .csv"),
         ({"source_path": None}, "no input: set var source_path"),
@@ -389,7 +389,7 @@ def test_bad_vars_stop_with_a_message_naming_them(corpus, tmp_path, vars, messag
         ("int_texts_projected", {"n_neighbors": 1}, "`n_neighbors` must be an integer >= 2"),
         ("int_texts_clustered", {"eps": -1}, "dbt var `eps` must be a number > 0.0, got -1"),
         ("int_llm_responses", {"llm_timeout": "soon"}, "dbt var `llm_timeout` must be a number"),
-        ("int_cluster_keywords", {"n": 0}, "var n must be an integer >= 1, got '0'"),
+        ("int_cluster_keywords", {"n": -1}, "var n must be an integer >= 1, got '-1'"),
     ],
 )
 def test_bad_var_in_a_model_names_the_var(table_database, tmp_path, model, vars, message):

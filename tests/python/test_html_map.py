@@ -91,6 +91,14 @@ def test_points_render_hover_search_and_toggle_in_chromium(browser, tmp_path):
     assert tooltip.find_element(By.TAG_NAME, "b").text == "mail servers"
     assert "mail servers text number" in tooltip.text and "<b>not bold</b>" in tooltip.text
 
+    # zoom in around the centre: the point moves away from the centre; reset brings it back
+    browser.find_element(By.ID, "zoom-in").click()
+    zoomed = browser.execute_script("return window.textClusterMap.position(35)")
+    centre_x = rect["left"] + rect["width"] / 2
+    assert abs(zoomed["x"] - centre_x) > abs(target["x"] - centre_x)
+    browser.find_element(By.ID, "reset").click()
+    assert browser.execute_script("return window.textClusterMap.position(35)") == target
+
     # search by label
     box = browser.find_element(By.ID, "search")
     box.send_keys("mail")
