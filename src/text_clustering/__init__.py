@@ -16,7 +16,6 @@ from .errors import (
     ConfigError,
     EmbeddingError,
     InputError,
-    LabellingError,
     TextClusteringError,
 )
 from .figure import save_cluster_figure
@@ -35,7 +34,6 @@ __all__ = [
     "InputError",
     "LLMLabeller",
     "LLMSettings",
-    "LabellingError",
     "TextClusteringError",
     "class_tfidf",
     "client_from_env",

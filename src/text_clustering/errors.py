@@ -17,7 +17,3 @@ class InputError(TextClusteringError, ValueError):
 
 class EmbeddingError(TextClusteringError, RuntimeError):
     """The embedding model could not be loaded or used."""
-
-
-class LabellingError(TextClusteringError, RuntimeError):
-    """A cluster could not be labelled (recorded per cluster; never ends a build by itself)."""
