@@ -1,7 +1,10 @@
 {#-
-    The `samples_per_cluster` texts closest to their cluster's centre in the 2-D projection,
-    ties broken by text_id: deterministic, noise excluded. These are the examples the
-    labeller shows the LLM.
+    Up to `samples_per_cluster` representatives per cluster, central AND diverse: the
+    clustering step split every cluster into up to samples_per_cluster facets (k-means
+    parts of the cluster in the projection, facet 0 nearest the cluster's centre); each
+    facet is represented by its most central text, ties broken by text_id. Deterministic,
+    noise excluded, only texts the clusters were fitted on (so adding texts does not change
+    the prompts). These are the examples the labeller shows the LLM.
 -#}
 {%- set samples_per_cluster = text_clustering_int_var('samples_per_cluster', minimum=1) %}
 
@@ -13,57 +16,50 @@ clustered as (
 
 ),
 
-projected as (
-
-    select * from {{ ref('int_texts_projected') }}
-
-),
-
 texts as (
 
     select * from {{ ref('stg_texts') }}
 
 ),
 
-clustered_points as (
-
-    select
-        clustered.text_id,
-        clustered.cluster_label,
-        projected.projection[1] as x,
-        projected.projection[2] as y
-    from clustered
-    inner join projected on clustered.text_id = projected.text_id
-    where clustered.cluster_label <> -1
-
-),
-
-centres as (
+faceted as (
 
     select
         cluster_label,
-        avg(x) as centre_x,
-        avg(y) as centre_y
-    from clustered_points
-    group by cluster_label
+        facet,
+        text_id,
+        facet_distance
+    from clustered
+    where cluster_label <> -1 and facet is not null
+
+),
+
+facet_centres as (
+
+    select
+        cluster_label,
+        facet,
+        text_id,
+        facet_distance
+    from faceted
+    qualify row_number() over (
+        partition by cluster_label, facet
+        order by facet_distance, text_id
+    ) = 1
 
 ),
 
 ranked as (
 
     select
-        clustered_points.cluster_label,
-        clustered_points.text_id,
-        sqrt(
-            power(clustered_points.x - centres.centre_x, 2)
-            + power(clustered_points.y - centres.centre_y, 2)
-        ) as distance_to_centre,
+        cluster_label,
+        text_id,
+        facet,
+        facet_distance,
         row_number() over (
-            partition by clustered_points.cluster_label
-            order by distance_to_centre, clustered_points.text_id
+            partition by cluster_label order by facet
         ) as representative_rank
-    from clustered_points
-    inner join centres on clustered_points.cluster_label = centres.cluster_label
+    from facet_centres
     qualify representative_rank <= {{ samples_per_cluster }}
 
 ),
@@ -75,7 +71,8 @@ final as (
         ranked.representative_rank,
         ranked.text_id,
         texts.text,
-        ranked.distance_to_centre
+        ranked.facet,
+        ranked.facet_distance
     from ranked
     inner join texts on ranked.text_id = texts.text_id
 

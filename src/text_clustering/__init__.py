@@ -3,8 +3,15 @@
 The dbt Python models of this project are thin wrappers over these functions.
 """
 
-from .cluster import NOISE, cluster, cluster_table
-from .config import read_bool, read_float, read_int, read_str
+from .cluster import (
+    CLUSTERED_SCHEMA,
+    NOISE,
+    ClusterSettings,
+    cluster,
+    cluster_incremental,
+    cluster_table,
+)
+from .config import read_bool, read_float, read_int, read_optional_float, read_str
 from .embed import (
     DEFAULT_MODEL,
     embed_missing,
@@ -22,22 +29,33 @@ from .figure import save_cluster_figure
 from .keywords import KEYWORD_MODEL_NAME, class_tfidf, keyword_labels
 from .label import keywords_table, prompts_table, responses_table
 from .llm import LLMLabeller, LLMSettings, client_from_env
-from .project import project, project_table
-from .vectors import read_arrow, to_arrow, to_numpy
+from .project import (
+    PROJECTED_SCHEMA,
+    ProjectionSettings,
+    project,
+    project_incremental,
+    project_table,
+)
+from .vectors import read_arrow, read_previous, to_arrow, to_numpy
 
 __all__ = [
+    "CLUSTERED_SCHEMA",
     "DEFAULT_MODEL",
     "KEYWORD_MODEL_NAME",
     "NOISE",
+    "PROJECTED_SCHEMA",
+    "ClusterSettings",
     "ConfigError",
     "EmbeddingError",
     "InputError",
     "LLMLabeller",
     "LLMSettings",
+    "ProjectionSettings",
     "TextClusteringError",
     "class_tfidf",
     "client_from_env",
     "cluster",
+    "cluster_incremental",
     "cluster_table",
     "embed_missing",
     "embed_texts",
@@ -46,12 +64,15 @@ __all__ = [
     "keyword_labels",
     "keywords_table",
     "project",
+    "project_incremental",
     "project_table",
     "prompts_table",
     "read_arrow",
     "read_bool",
     "read_float",
     "read_int",
+    "read_optional_float",
+    "read_previous",
     "read_str",
     "responses_table",
     "save_cluster_figure",

@@ -1,26 +1,109 @@
-"""Density clustering of the 2-D projection with scikit-learn's DBSCAN."""
+"""Density clustering of the 2-D projection, and the assignment of texts to fitted clusters.
+
+Clusters are *fitted* on the texts UMAP was fitted on (all texts, up to var ``max_fit_rows``):
+
+- ``dbscan`` (scikit-learn): ``eps`` as given, or chosen from the data (:func:`auto_eps`);
+- ``hdbscan`` (the ``hdbscan`` package: Boruvka on a KD-tree, seconds on 2-D at 100k points).
+
+Every other text (projected by ``transform`` or added since the fit) is *assigned*: it takes
+the cluster of its nearest fitted neighbour in the projection when that neighbour lies within
+the assignment radius (``eps``), else it is noise. A noise policy can then move noise to the
+nearest cluster. :func:`cluster_incremental` does all of it, and reuses the previous build's
+labels when neither the projection fit nor the settings changed, so adding texts never
+renumbers clusters (and never re-asks the LLM about unchanged clusters).
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, dataclass
+
 import numpy as np
 import pyarrow as pa
-from sklearn.cluster import DBSCAN
+import pyarrow.compute as pc
+from scipy.spatial import cKDTree
 
+from .errors import ConfigError
+from .log import log
 from .vectors import to_numpy
 
 NOISE = -1
+ALGORITHMS = ("dbscan", "hdbscan")
+NOISE_POLICIES = ("keep", "nearest")
+# eps = this quantile of the distance of every point to its min_samples-th neighbour: 90 %
+# of the fitted texts are then DBSCAN core points. Chosen on the eval corpora (README).
+AUTO_EPS_QUANTILE = 0.9
+
+CLUSTERED_SCHEMA = pa.schema(
+    [
+        ("text_id", pa.string()),
+        ("embedding_hash", pa.uint64()),
+        ("cluster_label", pa.int32()),
+        ("assigned_by", pa.string()),
+        ("facet", pa.int32()),
+        ("facet_distance", pa.float32()),
+        ("fit_id", pa.string()),
+        ("cluster_fit", pa.string()),
+    ]
+)
 
 
-def cluster(points: np.ndarray, *, eps: float = 0.3, min_samples: int = 10) -> np.ndarray:
-    """Return an int32 cluster label per point, ``-1`` for noise.
+@dataclass(frozen=True)
+class ClusterSettings:
+    """What the clustering of one build depends on (dbt vars, validated)."""
 
-    Cluster ids are renumbered by size, largest first (ties by first member), so ids are
-    stable for the same input whatever order DBSCAN found the clusters in.
+    algorithm: str = "dbscan"
+    eps: float | None = None  # None: chosen from the data (auto_eps)
+    min_samples: int = 10
+    noise_policy: str = "keep"
+    noise_max_distance: float | None = 2.0  # in units of eps; None: no limit
+    target_noise_share: float = 0.0
+    samples_per_cluster: int = 10
+    random_state: int = 42
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigError(
+                f"dbt var `clustering_algorithm` must be one of {', '.join(ALGORITHMS)}, "
+                f"got {self.algorithm!r}."
+            )
+        if self.noise_policy not in NOISE_POLICIES:
+            raise ConfigError(
+                f"dbt var `noise_policy` must be one of {', '.join(NOISE_POLICIES)}, "
+                f"got {self.noise_policy!r}."
+            )
+        if not 0.0 <= self.target_noise_share <= 1.0:
+            raise ConfigError(
+                f"dbt var `target_noise_share` must be between 0 and 1, "
+                f"got {self.target_noise_share!r}."
+            )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def k_distances(points: np.ndarray, k: int) -> np.ndarray:
+    """Distance of every point to its ``k``-th nearest other point (float64)."""
+    n = points.shape[0]
+    if n < 2:
+        return np.zeros(n)
+    k = min(k, n - 1)
+    distances, _ = cKDTree(points).query(points, k=k + 1)
+    return np.asarray(distances)[:, k]
+
+
+def auto_eps(points: np.ndarray, min_samples: int, *, quantile: float = AUTO_EPS_QUANTILE) -> float:
+    """DBSCAN's ``eps`` from the data: the ``quantile`` of the k-distance distribution.
+
+    With ``k = min_samples - 1`` other points (DBSCAN counts the point itself), a share
+    ``quantile`` of the points are core points. The layout's scale and density are read
+    from the data, so no corpus needs a hand-tuned ``eps``. Never returns 0 (all points
+    identical -> a tiny positive radius, one cluster).
     """
-    if points.shape[0] == 0:
-        return np.zeros(0, dtype=np.int32)
-    raw = DBSCAN(eps=eps, min_samples=min_samples).fit_predict(points)
-    return relabel_by_size(raw)
+    if points.shape[0] < 2:
+        return 1e-6
+    eps = float(np.quantile(k_distances(points, max(min_samples - 1, 1)), quantile))
+    return max(eps, 1e-6)
 
 
 def relabel_by_size(labels: np.ndarray) -> np.ndarray:
@@ -33,8 +116,278 @@ def relabel_by_size(labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def cluster_table(projected: pa.Table, **params: float) -> pa.Table:
-    """``(text_id, projection)`` -> ``(text_id, cluster_label INTEGER)``, in ``text_id`` order."""
+def fit_clusters(
+    points: np.ndarray,
+    *,
+    algorithm: str = "dbscan",
+    eps: float | None = None,
+    min_samples: int = 10,
+) -> tuple[np.ndarray, float]:
+    """Cluster ``(n, 2)`` points; returns ``(int32 labels with -1 = noise, eps)``.
+
+    ``eps`` is the radius used (given, or :func:`auto_eps`); for HDBSCAN, which needs none,
+    it is still returned as the assignment radius of texts projected later.
+    Cluster ids are renumbered by size, largest first (ties by first member).
+    """
+    if points.shape[0] == 0:
+        return np.zeros(0, dtype=np.int32), eps or 1e-6
+    radius = eps if eps is not None else auto_eps(points, min_samples)
+    if algorithm == "hdbscan":
+        import hdbscan  # Boruvka KD-tree: fast in 2-D (scikit-learn's HDBSCAN is O(n^2))
+
+        size = max(2, min(min_samples, points.shape[0]))
+        raw = hdbscan.HDBSCAN(min_cluster_size=size, core_dist_n_jobs=1).fit_predict(
+            points.astype(np.float64)
+        )
+    else:
+        from sklearn.cluster import DBSCAN
+
+        raw = DBSCAN(eps=radius, min_samples=min_samples).fit_predict(points)
+    return relabel_by_size(np.asarray(raw)), radius
+
+
+def cluster(
+    points: np.ndarray,
+    *,
+    eps: float | None = None,
+    min_samples: int = 10,
+    algorithm: str = "dbscan",
+) -> np.ndarray:
+    """Return an int32 cluster label per point, ``-1`` for noise (see :func:`fit_clusters`)."""
+    return fit_clusters(points, algorithm=algorithm, eps=eps, min_samples=min_samples)[0]
+
+
+def assign_nearest(
+    reference: np.ndarray, reference_labels: np.ndarray, points: np.ndarray, radius: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each point takes the label of its nearest reference point if within ``radius``,
+    else noise. Returns ``(labels, distance to that nearest reference point)``."""
+    if points.shape[0] == 0 or reference.shape[0] == 0:
+        return np.full(points.shape[0], NOISE, dtype=np.int32), np.full(points.shape[0], np.inf)
+    distances, index = cKDTree(reference).query(points, k=1)
+    labels = reference_labels[index].astype(np.int32)
+    labels[distances > radius] = NOISE
+    return labels, distances
+
+
+def reassign_noise(
+    points: np.ndarray,
+    labels: np.ndarray,
+    anchors: np.ndarray,
+    anchor_labels: np.ndarray,
+    *,
+    max_distance: float,
+    target_share: float = 0.0,
+    total: int | None = None,
+) -> np.ndarray:
+    """Move noise points to the cluster of their nearest clustered anchor, closest first,
+    while that anchor lies within ``max_distance`` and the noise share of ``total`` texts
+    (default: ``len(points)``) is above ``target_share``. Returns a boolean "moved" mask."""
+    moved = np.zeros(labels.shape[0], dtype=bool)
+    noise = np.flatnonzero(labels == NOISE)
+    clustered = anchor_labels != NOISE
+    if noise.size == 0 or not clustered.any():
+        return moved
+    distances, index = cKDTree(anchors[clustered]).query(points[noise], k=1)
+    total = labels.shape[0] if total is None else total
+    allowed = int(np.floor(target_share * total))
+    budget = max(0, noise.size - allowed)
+    order = np.lexsort((noise, distances))  # closest first, ties by position: deterministic
+    chosen = order[distances[order] <= max_distance][:budget]
+    labels[noise[chosen]] = anchor_labels[clustered][index[chosen]]
+    moved[noise[chosen]] = True
+    return moved
+
+
+def facets(
+    points: np.ndarray, labels: np.ndarray, k: int, *, random_state: int = 42
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split every cluster into up to ``k`` facets (k-means in the projection) so that its
+    representatives can be central AND diverse: one per facet, the text nearest the facet's
+    centre. Facet 0 is the one whose centre is nearest the cluster's centre, then by that
+    distance. Returns ``(facet, distance to the facet centre)``; -1 / NaN for noise."""
+    from sklearn.cluster import KMeans
+
+    facet = np.full(points.shape[0], -1, dtype=np.int32)
+    distance = np.full(points.shape[0], np.nan, dtype=np.float32)
+    for label in np.unique(labels[labels != NOISE]):
+        members = np.flatnonzero(labels == label)
+        group = points[members].astype(np.float64)
+        distinct = np.unique(group, axis=0)
+        n_facets = min(k, distinct.shape[0])
+        if n_facets <= 1:
+            centres = group.mean(axis=0, keepdims=True)
+            assignment = np.zeros(members.size, dtype=np.int64)
+        else:
+            model = KMeans(n_clusters=n_facets, n_init=1, random_state=random_state)
+            assignment = model.fit_predict(group)
+            centres = model.cluster_centers_
+        rank = np.argsort(
+            np.linalg.norm(centres - group.mean(axis=0), axis=1), kind="stable"
+        ).argsort()
+        facet[members] = rank[assignment]
+        distance[members] = np.linalg.norm(group - centres[assignment], axis=1)
+    return facet, distance
+
+
+def _fit_id_column(projected: pa.Table) -> str:
+    ids = projected["fit_id"].unique().to_pylist() if projected.num_rows else [""]
+    return str(ids[0] or "")
+
+
+def cluster_incremental(
+    projected: pa.Table, previous: pa.Table | None, settings: ClusterSettings
+) -> pa.Table:
+    """``(text_id, embedding_hash, projection, projection_source, fit_id)`` of every text ->
+    its cluster.
+
+    Reuses ``previous`` (this model's last output) when it was made from the same projection
+    fit and settings: known texts (same ``text_id`` and ``embedding_hash``, hence the same
+    projection) keep their labels, new or changed texts are assigned. Otherwise the
+    clusters are fitted again on the texts whose ``projection_source`` is ``fit``.
+    """
+    projected = projected.sort_by("text_id")
+    points = to_numpy(projected, "projection")
+    fit_id = _fit_id_column(projected)
+    n = projected.num_rows
+    is_fit = pc.equal(projected["projection_source"], "fit").to_numpy(zero_copy_only=False)
+
+    reuse = (
+        previous is not None
+        and previous.num_rows > 0
+        and _fit_id_column(previous) == fit_id
+        and _same_settings(previous, settings)
+    )
+    labels = np.full(n, NOISE, dtype=np.int32)
+    assigned_by = np.full(n, "nearest_fit", dtype=object)
+    facet = np.full(n, -1, dtype=np.int32)
+    facet_distance = np.full(n, np.nan, dtype=np.float32)
+    if reuse:
+        assert previous is not None
+        fit_info = json.loads(previous["cluster_fit"][0].as_py())
+        radius = float(fit_info["eps_used"])
+        known = _align(previous, projected)
+        todo = ~known["found"]
+        labels[~todo] = known["cluster_label"][~todo]
+        assigned_by[~todo] = known["assigned_by"][~todo]
+        facet[~todo] = known["facet"][~todo]
+        facet_distance[~todo] = known["facet_distance"][~todo]
+        anchor = ~todo & is_fit
+        log(f"clusters: reusing the fit of the previous build; {int(todo.sum())} new text(s)")
+    else:
+        fit_labels, radius = fit_clusters(
+            points[is_fit],
+            algorithm=settings.algorithm,
+            eps=settings.eps,
+            min_samples=settings.min_samples,
+        )
+        labels[is_fit] = fit_labels
+        assigned_by[is_fit] = settings.algorithm
+        anchor = is_fit
+        todo = ~is_fit
+        fit_info = {
+            **json.loads(settings.to_json()),
+            "eps_used": radius,
+            "n_fit": int(is_fit.sum()),
+        }
+        how = "given" if settings.eps is not None else f"auto, q={AUTO_EPS_QUANTILE}"
+        log(
+            f"clusters: {settings.algorithm} on {int(is_fit.sum())} fitted texts, eps={radius:.4g}"
+            f" ({how}): {len(set(fit_labels.tolist()) - {NOISE})} clusters, "
+            f"{float(np.mean(fit_labels == NOISE)) if fit_labels.size else 0:.1%} noise"
+        )
+        if settings.noise_policy == "nearest":
+            moved = reassign_noise(
+                points[is_fit],
+                fit_labels,
+                points[is_fit],
+                fit_labels.copy(),
+                max_distance=_max_distance(settings, radius),
+                target_share=settings.target_noise_share,
+            )
+            labels[is_fit] = fit_labels
+            assigned_by[np.flatnonzero(is_fit)[moved]] = "noise_policy"
+        f, d = facets(
+            points[is_fit],
+            labels[is_fit],
+            settings.samples_per_cluster,
+            random_state=settings.random_state,
+        )
+        facet[is_fit], facet_distance[is_fit] = f, d
+
+    if todo.any():
+        new_labels, _ = assign_nearest(points[anchor], labels[anchor], points[todo], radius)
+        if settings.noise_policy == "nearest":
+            moved = reassign_noise(
+                points[todo],
+                new_labels,
+                points[anchor],
+                labels[anchor],
+                max_distance=_max_distance(settings, radius),
+            )
+            assigned_by[np.flatnonzero(todo)[moved]] = "noise_policy"
+        labels[todo] = new_labels
+        log(f"clusters: assigned {int(todo.sum())} text(s) to the nearest fitted cluster")
+
+    return pa.table(
+        {
+            "text_id": projected["text_id"],
+            "embedding_hash": projected["embedding_hash"],
+            "cluster_label": pa.array(labels, pa.int32()),
+            "assigned_by": pa.array(assigned_by.tolist(), pa.string()),
+            "facet": pa.array(np.where(facet >= 0, facet, 0), pa.int32(), mask=facet < 0),
+            "facet_distance": pa.array(
+                np.nan_to_num(facet_distance), pa.float32(), mask=np.isnan(facet_distance)
+            ),
+            "fit_id": pa.array([fit_id] * n, pa.string()),
+            "cluster_fit": pa.array([json.dumps(fit_info, sort_keys=True)] * n, pa.string()),
+        },
+        schema=CLUSTERED_SCHEMA,
+    )
+
+
+def _max_distance(settings: ClusterSettings, radius: float) -> float:
+    if settings.noise_max_distance is None:
+        return float("inf")
+    return settings.noise_max_distance * radius
+
+
+def _same_settings(previous: pa.Table, settings: ClusterSettings) -> bool:
+    try:
+        info = json.loads(previous["cluster_fit"][0].as_py())
+    except (KeyError, TypeError, ValueError):
+        return False
+    return all(info.get(key) == value for key, value in asdict(settings).items())
+
+
+def _align(previous: pa.Table, projected: pa.Table) -> dict[str, np.ndarray]:
+    """The previous row of every projected text (``found`` False where there is none)."""
+    index = pc.index_in(projected["text_id"], value_set=previous["text_id"]).to_numpy(
+        zero_copy_only=False
+    )
+    found = ~np.isnan(index.astype(np.float64))
+    rows = np.where(found, index, 0).astype(np.int64)
+    if previous.num_rows:
+        same = previous["embedding_hash"].to_numpy(zero_copy_only=False)[rows]
+        found &= same == projected["embedding_hash"].to_numpy(zero_copy_only=False)
+
+    def column(name: str, fill: object) -> np.ndarray:
+        values = previous[name].to_numpy(zero_copy_only=False)
+        out = values[rows] if previous.num_rows else np.array([], dtype=object)
+        return np.where(found, out, fill) if out.size else np.full(len(found), fill)
+
+    return {
+        "found": found,
+        "cluster_label": column("cluster_label", NOISE).astype(np.int32),
+        "assigned_by": column("assigned_by", "nearest_fit").astype(object),
+        "facet": np.nan_to_num(column("facet", -1).astype(np.float64), nan=-1).astype(np.int32),
+        "facet_distance": column("facet_distance", np.nan).astype(np.float32),
+    }
+
+
+def cluster_table(projected: pa.Table, **params: object) -> pa.Table:
+    """``(text_id, projection)`` -> ``(text_id, cluster_label INTEGER)``, in ``text_id`` order:
+    every text fitted (no sample, no reuse)."""
     projected = projected.sort_by("text_id")
     labels = cluster(to_numpy(projected, "projection"), **params)  # type: ignore[arg-type]
     return pa.table(

@@ -79,3 +79,12 @@ def read_str(name: str, value: Any, *, required: bool = True) -> str | None:
             raise _fix(name, "a non-empty string", value)
         return None
     return str(value).strip()
+
+
+def read_optional_float(
+    name: str, value: Any, *, minimum: float | None = None, exclusive: bool = False
+) -> float | None:
+    """Like :func:`read_float`, but an unset (null) var is None."""
+    if is_unset(value):
+        return None
+    return read_float(name, value, minimum=minimum, exclusive=exclusive)

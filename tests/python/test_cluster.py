@@ -38,3 +38,166 @@ def test_cluster_table_sorts_by_text_id_so_row_order_does_not_matter():
     b = cluster_table(backward, eps=0.5, min_samples=3)
     assert a.equals(b)
     assert a.schema.field("cluster_label").type == pa.int32()
+
+
+# --- auto eps, HDBSCAN, assignment, noise policy, facets, reuse -------------------------
+
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+
+from text_clustering import ClusterSettings, ConfigError, cluster_incremental  # noqa: E402
+from text_clustering.cluster import (  # noqa: E402
+    assign_nearest,
+    auto_eps,
+    facets,
+    fit_clusters,
+    k_distances,
+    reassign_noise,
+)
+
+
+def test_k_distances_by_hand():
+    points = np.array([[0, 0], [1, 0], [3, 0]], dtype=np.float32)
+    np.testing.assert_allclose(k_distances(points, 1), [1, 1, 2])
+    np.testing.assert_allclose(k_distances(points, 2), [3, 2, 3])
+
+
+def test_auto_eps_is_the_quantile_of_the_k_distance():
+    points = np.array([[0, 0], [1, 0], [3, 0], [6, 0], [10, 0]], dtype=np.float32)
+    # 1st-neighbour distances: 1, 1, 2, 3, 4 -> median 2
+    assert auto_eps(points, 2, quantile=0.5) == pytest.approx(2.0)
+    assert auto_eps(np.zeros((5, 2), dtype=np.float32), 3) > 0  # never 0
+
+
+def test_auto_eps_follows_the_scale_of_the_layout():
+    small = blobs([50, 50, 50], spread=0.05)
+    labels_small, eps_small = fit_clusters(small, min_samples=5)
+    labels_big, eps_big = fit_clusters(small * 100, min_samples=5)
+    assert eps_big == pytest.approx(eps_small * 100, rel=1e-4)
+    np.testing.assert_array_equal(labels_small, labels_big)
+    assert len(set(labels_small) - {NOISE}) == 3
+
+
+def test_hdbscan_finds_the_blobs_without_eps():
+    points = np.concatenate([blobs([40, 60, 50]), [[50.0, 50.0]]]).astype(np.float32)
+    labels, radius = fit_clusters(points, algorithm="hdbscan", min_samples=10)
+    assert set(labels[40:100]) == {0} and set(labels[100:150]) == {1}
+    assert set(labels[:40]) == {2} and labels[-1] == NOISE
+    assert radius > 0
+
+
+def test_assign_nearest_within_radius_else_noise():
+    reference = np.array([[0, 0], [10, 0]], dtype=np.float32)
+    labels, distances = assign_nearest(
+        reference, np.array([3, 5]), np.array([[1, 0], [9.5, 0], [5, 5]]), radius=2.0
+    )
+    np.testing.assert_array_equal(labels, [3, 5, NOISE])
+    np.testing.assert_allclose(distances[:2], [1, 0.5])
+
+
+def test_reassign_noise_closest_first_until_the_target_share():
+    anchors = np.array([[0, 0], [10, 0]], dtype=np.float32)
+    anchor_labels = np.array([0, 1], dtype=np.int32)
+    points = np.array([[1, 0], [0, 3], [10, 2], [50, 50]], dtype=np.float32)
+    labels = np.full(4, NOISE, dtype=np.int32)
+    moved = reassign_noise(
+        points, labels, anchors, anchor_labels, max_distance=5.0, target_share=0.5
+    )
+    # 4 noise, target 50 % -> move the 2 closest: (1,0) at 1 and (10,2) at 2, not (0,3) at 3
+    np.testing.assert_array_equal(labels, [0, NOISE, 1, NOISE])
+    np.testing.assert_array_equal(moved, [True, False, True, False])
+    labels = np.full(4, NOISE, dtype=np.int32)
+    reassign_noise(points, labels, anchors, anchor_labels, max_distance=5.0)
+    np.testing.assert_array_equal(labels, [0, 0, 1, NOISE])  # (50,50) is too far
+
+
+def test_facets_cover_the_cluster_and_start_at_its_centre():
+    rng = np.random.default_rng(0)
+    points = rng.uniform(-1, 1, size=(400, 2)).astype(np.float32)
+    labels = np.zeros(400, dtype=np.int32)
+    labels[:5] = NOISE
+    facet, distance = facets(points, labels, 4)
+    assert set(facet[:5]) == {-1} and np.isnan(distance[:5]).all()
+    assert set(facet[5:]) == {0, 1, 2, 3}
+    centres = np.array([points[facet == f].mean(axis=0) for f in range(4)])
+    gaps = np.linalg.norm(centres - points[5:].mean(axis=0), axis=1)
+    assert list(np.argsort(gaps)) == [0, 1, 2, 3]  # numbered outwards from the centre
+    again, _ = facets(points, labels, 4)
+    np.testing.assert_array_equal(facet, again)
+
+
+def test_facets_of_a_cluster_of_copies_is_one_facet():
+    points = np.ones((6, 2), dtype=np.float32)
+    facet, distance = facets(points, np.zeros(6, dtype=np.int32), 3)
+    np.testing.assert_array_equal(facet, 0)
+    np.testing.assert_allclose(distance, 0)
+
+
+def projected_table(points, sources, fit_id="f1", ids=None):
+    n = len(points)
+    ids = ids or [f"t{i:03d}" for i in range(n)]
+    return pa.table(
+        {
+            "text_id": ids,
+            "embedding_hash": pa.array(range(n), pa.uint64()),
+            "projection": to_arrow(np.asarray(points, dtype=np.float32)),
+            "projection_source": sources,
+            "fit_id": [fit_id] * n,
+        }
+    )
+
+
+def test_cluster_incremental_fits_on_fit_rows_and_assigns_the_rest():
+    points = blobs([30, 30])
+    sources = ["fit"] * 50 + ["transform"] * 10
+    out = cluster_incremental(projected_table(points, sources), None, ClusterSettings())
+    labels = out["cluster_label"].to_numpy()
+    assert len(set(labels[:50]) - {NOISE}) == 2
+    assert set(out["assigned_by"].to_pylist()[50:]) == {"nearest_fit"}
+    assert (labels[50:] != NOISE).all()  # inside the blobs, so within eps of a fitted text
+    assert out["facet"].null_count == 10 + int((labels[:50] == NOISE).sum())
+    fit = json.loads(out["cluster_fit"][0].as_py())
+    assert fit["eps_used"] > 0 and fit["n_fit"] == 50 and fit["eps"] is None
+
+
+def test_cluster_incremental_reuses_labels_and_only_assigns_new_texts():
+    points = blobs([30, 30])
+    first = cluster_incremental(projected_table(points, ["fit"] * 60), None, ClusterSettings())
+    grown = np.concatenate([points, [[5.0, 0.01], [100.0, 100.0]]])
+    table = projected_table(grown, ["fit"] * 60 + ["new"] * 2)
+    second = cluster_incremental(table, first, ClusterSettings())
+    assert (
+        second.slice(0, 60)
+        .select(["cluster_label", "facet"])
+        .equals(first.select(["cluster_label", "facet"]))
+    )
+    assert second["cluster_label"].to_pylist()[60:] == [1, NOISE]
+    # another fit (or other settings) -> clusters are fitted again
+    other = cluster_incremental(table, first, ClusterSettings(min_samples=3))
+    assert set(other["assigned_by"].to_pylist()[:60]) == {"dbscan"}
+
+
+def test_noise_policy_nearest_moves_fitted_noise():
+    points = np.concatenate([blobs([30, 30]), [[0.6, 0.0], [40.0, 40.0]]]).astype(np.float32)
+    table = projected_table(points, ["fit"] * 62)
+    keep = cluster_incremental(table, None, ClusterSettings(eps=0.3, min_samples=5))
+    assert keep["cluster_label"].to_pylist()[60:] == [NOISE, NOISE]
+    near = cluster_incremental(
+        table, None, ClusterSettings(eps=0.3, min_samples=5, noise_policy="nearest")
+    )
+    assert near["cluster_label"].to_pylist()[60:] == [keep["cluster_label"][0].as_py(), NOISE]
+    assert near["assigned_by"].to_pylist()[60] == "noise_policy"
+    anywhere = ClusterSettings(
+        eps=0.3, min_samples=5, noise_policy="nearest", noise_max_distance=None
+    )
+    assert NOISE not in cluster_incremental(table, None, anywhere)["cluster_label"].to_pylist()
+
+
+def test_cluster_settings_name_the_bad_var():
+    with pytest.raises(ConfigError, match="clustering_algorithm"):
+        ClusterSettings(algorithm="kmeans")
+    with pytest.raises(ConfigError, match="noise_policy"):
+        ClusterSettings(noise_policy="drop")
+    with pytest.raises(ConfigError, match="target_noise_share"):
+        ClusterSettings(target_noise_share=1.5)

@@ -51,3 +51,114 @@ def test_project_table_output_is_float2_in_text_id_order():
     assert out["text_id"].to_pylist() == sorted(ids)
     assert out.schema.field("projection").type == pa.list_(pa.float32(), 2)
     assert to_numpy(out, "projection").shape == (12, 2)
+
+
+# --- sample fit, transform, reuse -------------------------------------------------------
+
+import duckdb  # noqa: E402
+import pytest  # noqa: E402
+
+from text_clustering import PROJECTED_SCHEMA, ProjectionSettings, project_incremental  # noqa: E402
+from text_clustering.project import n_distinct, transform  # noqa: E402
+
+
+def test_n_distinct_counts_rows():
+    x = np.array([[1, 2], [1, 2], [2, 1], [0, 0]], dtype=np.float32)
+    assert n_distinct(x) == 3
+    assert n_distinct(np.zeros((0, 3), dtype=np.float32)) == 0
+
+
+def test_transform_puts_a_copy_on_its_original_and_mixes_neighbours():
+    fit_vectors = np.eye(3, dtype=np.float32)
+    fit_points = np.array([[0, 0], [10, 0], [0, 10]], dtype=np.float32)
+    out = transform(fit_vectors, fit_points, fit_vectors[1:2], n_neighbors=3, metric="euclidean")
+    np.testing.assert_allclose(out, [[10, 0]], atol=1e-4)
+    # equidistant from all three: the plain mean of their positions
+    middle = np.full((1, 3), 1 / 3, dtype=np.float32)
+    out = transform(fit_vectors, fit_points, middle, n_neighbors=3, metric="euclidean")
+    np.testing.assert_allclose(out, [[10 / 3, 10 / 3]], atol=1e-4)
+
+
+def embedded_relation(con, x, ids=None):
+    ids = ids or [f"id{i:04d}" for i in range(len(x))]
+    table = pa.table({"text_id": ids, "embedding": to_arrow(x)})
+    con.register("embedded_source", table)
+    return con.sql("select * from embedded_source")
+
+
+SETTINGS = ProjectionSettings(n_neighbors=10, metric="euclidean", max_fit_rows=80)
+
+
+def test_only_max_fit_rows_are_fitted_and_the_rest_is_projected_near_its_group():
+    x, truth = gaussian_groups(n_per_group=40)
+    con = duckdb.connect()
+    out = project_incremental(con, embedded_relation(con, x), None, SETTINGS, batch_size=7)
+    assert out.schema == PROJECTED_SCHEMA and out.num_rows == 120
+    sources = out["projection_source"].to_pylist()
+    assert sources.count("fit") == 80 and sources.count("transform") == 40
+    assert out["text_id"].to_pylist() == sorted(out["text_id"].to_pylist())
+    found = cluster(to_numpy(out, "projection"), eps=0.5, min_samples=5)
+    assert adjusted_rand_score(truth, found) > 0.95  # projected texts land in their group
+    again = project_incremental(con, embedded_relation(con, x), None, SETTINGS, batch_size=50)
+    assert again.equals(out)  # deterministic, whatever the batch size
+
+
+def test_the_fit_sample_is_chosen_by_hash_not_by_position():
+    x, _ = gaussian_groups(n_per_group=40)
+    con = duckdb.connect()
+    ids = [f"id{i:04d}" for i in range(120)]
+    out = project_incremental(con, embedded_relation(con, x, ids), None, SETTINGS)
+    fitted = set(
+        out.filter(pa.compute.equal(out["projection_source"], "fit"))["text_id"].to_pylist()
+    )
+    expected = con.sql(
+        "select text_id from embedded_source order by md5(text_id), text_id limit 80"
+    ).fetchall()
+    assert fitted == {row[0] for row in expected}
+
+
+def test_unchanged_input_reuses_everything_and_new_texts_are_only_projected():
+    x, _ = gaussian_groups(n_per_group=40)
+    con = duckdb.connect()
+    first = project_incremental(con, embedded_relation(con, x[:110]), None, SETTINGS)
+    same = project_incremental(con, embedded_relation(con, x[:110]), first, SETTINGS)
+    assert same.equals(first)
+    ids = [f"id{i:04d}" for i in range(110)] + ["new1", "new2"]
+    grown = project_incremental(con, embedded_relation(con, x[:112], ids), first, SETTINGS)
+    assert grown["fit_id"][0] == first["fit_id"][0]
+    by_id = {r["text_id"]: r for r in grown.to_pylist()}
+    assert by_id["new1"]["projection_source"] == "new"
+    for row in first.to_pylist():
+        assert by_id[row["text_id"]]["projection"] == row["projection"]
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ("refit", "var refit"),
+        ("settings", "settings changed"),
+        ("removed", "removed or changed"),
+        ("many_new", "refit_new_share"),
+    ],
+)
+def test_refit_when_the_fit_is_no_longer_valid(change, reason, capsys):
+    x, _ = gaussian_groups(n_per_group=40)
+    con = duckdb.connect()
+    first = project_incremental(con, embedded_relation(con, x[:100]), None, SETTINGS)
+    rows, settings, refit = x[:100], SETTINGS, False
+    if change == "refit":
+        refit = True
+    elif change == "settings":
+        settings = ProjectionSettings(n_neighbors=9, metric="euclidean", max_fit_rows=80)
+    elif change == "removed":
+        fitted = first.filter(pa.compute.equal(first["projection_source"], "fit"))
+        drop = int(fitted["text_id"][0].as_py()[2:])
+        rows = np.delete(x[:100], drop, axis=0)
+        ids = [f"id{i:04d}" for i in range(100) if i != drop]
+    else:
+        rows = np.concatenate([x, x[:1] + 0.01])  # 21 new texts > 20 % of the last fit
+    ids = ids if change == "removed" else None
+    capsys.readouterr()
+    out = project_incremental(con, embedded_relation(con, rows, ids), first, settings, refit=refit)
+    assert reason in capsys.readouterr().err
+    assert "new" not in out["projection_source"].to_pylist()
