@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._numba import cached_jit
+from .knn import ExactKNN, exact_knn
 from .log import log, progress
 from .vectors import read_arrow, to_arrow, to_numpy
 
@@ -98,17 +99,6 @@ def n_distinct(vectors: np.ndarray) -> int:
     return int(np.unique(vectors.astype(np.float64) @ direction).shape[0])
 
 
-def exact_knn(
-    vectors: np.ndarray, k: int, *, metric: str = "cosine"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact ``k`` nearest neighbours of every row (itself first): ``(distances, indices)``."""
-    from sklearn.neighbors import NearestNeighbors
-
-    index = NearestNeighbors(n_neighbors=k, metric=metric, algorithm="brute").fit(vectors)
-    distances, indices = index.kneighbors(vectors)
-    return distances.astype(np.float32), indices.astype(np.int64)
-
-
 def _pca_2d(vectors: np.ndarray) -> np.ndarray:
     centred = vectors - vectors.mean(axis=0, keepdims=True)
     if not np.any(centred):
@@ -127,18 +117,18 @@ def transform(
     *,
     n_neighbors: int = 15,
     metric: str = "cosine",
-    index: Any = None,
+    index: ExactKNN | None = None,
 ) -> np.ndarray:
     """Place new ``vectors`` on a fitted map: the weighted mean of the positions of their
     ``n_neighbors`` nearest fitted vectors, weights ``exp(-(d - d_min) / mean(d - d_min))``
-    (the nearest counts most); a copy of a fitted text (distance <= 1e-6) lands on it. ``index`` is an
-    optional fitted ``NearestNeighbors`` on ``fit_vectors``, reused across batches."""
+    (the nearest counts most); a copy of a fitted text (distance <= 1e-6) lands on it.
+    ``index`` is an optional :class:`ExactKNN` over ``fit_vectors``, reused across batches."""
     if vectors.shape[0] == 0:
         return np.zeros((0, 2), dtype=np.float32)
     k = min(n_neighbors, fit_vectors.shape[0])
     if index is None:
-        index = fit_index(fit_vectors, k, metric=metric)
-    distances, neighbours = index.kneighbors(vectors, n_neighbors=k)
+        index = ExactKNN(fit_vectors, metric=metric)
+    distances, neighbours = index.query(vectors, k)
     gaps = np.maximum(distances - distances[:, :1], 0.0)
     scale = gaps.mean(axis=1, keepdims=True)
     weights = np.exp(-gaps / np.where(scale > 0, scale, 1.0))
@@ -147,13 +137,6 @@ def transform(
     copies = distances[:, 0] <= COPY_DISTANCE  # a copy of a fitted text lands on it
     points[copies] = fit_points[neighbours[copies, 0]]
     return points.astype(np.float32)
-
-
-def fit_index(fit_vectors: np.ndarray, k: int, *, metric: str = "cosine") -> Any:
-    """An exact nearest-neighbour index over the fitted vectors (scikit-learn, brute)."""
-    from sklearn.neighbors import NearestNeighbors
-
-    return NearestNeighbors(n_neighbors=k, metric=metric, algorithm="brute").fit(fit_vectors)
 
 
 @dataclass(frozen=True)
@@ -306,7 +289,7 @@ def _project_onto(
     if total == 0:
         return []
     k = min(settings.n_neighbors, fit_vectors.shape[0])
-    nn = fit_index(fit_vectors, k, metric=settings.metric)
+    nn = ExactKNN(fit_vectors, metric=settings.metric)
     start, done, parts = time.perf_counter(), 0, []
     last_log = start
     for batch_ids, vectors in _stream_vectors(connection, embedded, ids, batch_size):

@@ -3,7 +3,7 @@ import pyarrow as pa
 from sklearn.metrics import adjusted_rand_score
 
 from text_clustering import cluster, project, project_table, to_arrow, to_numpy
-from text_clustering.project import exact_knn
+from text_clustering.knn import exact_knn
 
 
 def gaussian_groups(n_per_group=40, dim=16, groups=3, seed=0):
@@ -99,8 +99,13 @@ def test_only_max_fit_rows_are_fitted_and_the_rest_is_projected_near_its_group()
     assert out["text_id"].to_pylist() == sorted(out["text_id"].to_pylist())
     found = cluster(to_numpy(out, "projection"), eps=0.5, min_samples=5)
     assert adjusted_rand_score(truth, found) > 0.95  # projected texts land in their group
-    again = project_incremental(con, embedded_relation(con, x), None, SETTINGS, batch_size=50)
-    assert again.equals(out)  # deterministic, whatever the batch size
+    again = project_incremental(con, embedded_relation(con, x), None, SETTINGS, batch_size=7)
+    assert again.equals(out)  # deterministic
+    other = project_incremental(con, embedded_relation(con, x), None, SETTINGS, batch_size=50)
+    # another batch size changes float rounding in the matrix products, not the result
+    np.testing.assert_allclose(
+        to_numpy(other, "projection"), to_numpy(out, "projection"), atol=1e-4
+    )
 
 
 def test_the_fit_sample_is_chosen_by_hash_not_by_position():
@@ -162,3 +167,30 @@ def test_refit_when_the_fit_is_no_longer_valid(change, reason, capsys):
     out = project_incremental(con, embedded_relation(con, rows, ids), first, settings, refit=refit)
     assert reason in capsys.readouterr().err
     assert "new" not in out["projection_source"].to_pylist()
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan"])
+def test_blocked_knn_matches_scikit_learn(metric):
+    from sklearn.neighbors import NearestNeighbors
+
+    from text_clustering.knn import ExactKNN
+
+    rng = np.random.default_rng(3)
+    reference = rng.normal(size=(300, 12)).astype(np.float32)
+    queries = rng.normal(size=(50, 12)).astype(np.float32)
+    distances, indices = ExactKNN(reference, metric=metric, block=16).query(queries, 7)
+    expected_d, expected_i = (
+        NearestNeighbors(n_neighbors=7, metric=metric, algorithm="brute")
+        .fit(reference)
+        .kneighbors(queries)
+    )
+    np.testing.assert_array_equal(indices, expected_i)
+    np.testing.assert_allclose(distances, expected_d, rtol=1e-4, atol=1e-5)
+
+
+def test_self_knn_lists_each_point_first_even_among_duplicates():
+    x = np.repeat(np.eye(3, dtype=np.float32), 2, axis=0)  # every row twice
+    distances, indices = exact_knn(x, 2)
+    np.testing.assert_array_equal(indices[:, 0], np.arange(6))
+    np.testing.assert_array_equal(indices[:, 1], [1, 0, 3, 2, 5, 4])
+    np.testing.assert_allclose(distances, 0, atol=1e-6)
