@@ -1,11 +1,17 @@
 """One embedding (FLOAT[d]) per text that has words: from the embedding cache, or the
-input's own vectors (var embedding_column)."""
+input's own vectors (var embedding_column).
 
-from text_clustering import embedding_key_sql, embedding_table, read_arrow, read_str
+Incremental on text_id: a build writes only texts that are new or whose vector changed, and
+deletes texts no longer in the input, so an unchanged rebuild copies no vector.
+"""
+
+from text_clustering import embedded_increment, embedding_key_sql, read_str
 
 
 def model(dbt, session):
-    dbt.config(materialized="table")
+    dbt.config(
+        materialized="incremental", unique_key="text_id", incremental_strategy="delete+insert"
+    )
     model_name = read_str("embedding_model", dbt.config.get("embedding_model"))
     precomputed = read_str("embedding_column", dbt.config.get("embedding_column"), required=False)
 
@@ -17,4 +23,4 @@ def model(dbt, session):
         vectors = keyed.join(dbt.ref("int_embedding_cache"), "embedding_key").select(
             "text_id, embedding"
         )
-    return embedding_table(read_arrow(vectors.order("text_id")), "embedding")
+    return embedded_increment(session, vectors, dbt.this if dbt.is_incremental else None)

@@ -1,7 +1,9 @@
-"""One row of numbers that say whether the clustering is any good (see metrics.py)."""
+"""One row of numbers that say whether the clustering is any good (see metrics.py).
+Kept as is when its inputs did not change since the last build."""
 
 from text_clustering import read_arrow, read_int, read_str
 from text_clustering.metrics import metrics_table
+from text_clustering.reuse import fingerprint, reuse_previous, with_fingerprint
 
 
 def model(dbt, session):
@@ -14,8 +16,13 @@ def model(dbt, session):
     projected = texts.filter("projection is not null").select(
         "text_id, projection, cluster_label, reference_label"
     )
-    return metrics_table(
+    inputs = fingerprint(projected, reference, random_state)
+    kept = reuse_previous(session, dbt.this, inputs)
+    if kept is not None:
+        return kept
+    table = metrics_table(
         read_arrow(projected),
         reference_column="reference_label" if reference else None,
         random_state=random_state,
     )
+    return with_fingerprint(table, inputs)

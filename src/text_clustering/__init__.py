@@ -16,6 +16,7 @@ from .embed import (
     DEFAULT_MODEL,
     embed_missing,
     embed_texts,
+    embedded_increment,
     embedding_key_sql,
     embedding_table,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "cluster_table",
     "embed_missing",
     "embed_texts",
+    "embedded_increment",
     "embedding_key_sql",
     "embedding_table",
     "keyword_labels",

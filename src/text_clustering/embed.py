@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .errors import ConfigError, EmbeddingError
+from .errors import ConfigError, EmbeddingError, InputError
 from .llm import RetryPolicy, client_from_env
 from .log import log, progress
-from .vectors import to_arrow, to_numpy
+from .vectors import read_arrow, to_arrow, to_numpy
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED_NAMES = {DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
@@ -185,6 +185,61 @@ def embed_missing(missing: pa.Table, *, model_name: str, batch_size: int = 64) -
         },
         schema=CACHE_SCHEMA,
     )
+
+
+def embedded_increment(connection: Any, vectors: Any, this: Any | None) -> Any:
+    """The rows an incremental ``(text_id, embedding FLOAT[d])`` model must (re)write, as a
+    DuckDB relation (no copy of the vectors through Python).
+
+    ``vectors`` is a DuckDB relation of every current ``(text_id, embedding)``; ``this`` the
+    model's existing table (None on a first or full-refresh build). Only texts that are new,
+    or whose vector changed (by DuckDB ``hash``), are written; rows of texts no longer in
+    the input are deleted from ``this`` here. An unchanged rebuild writes no row. The rows
+    written are validated batch by batch first (a null, ragged or non-finite vector stops
+    the build naming its text_id).
+    """
+    keyed = "text_id, hash(embedding) as embedding_hash"
+    if this is not None:
+        current = read_arrow(vectors.select(keyed))
+        existing = read_arrow(connection.sql(f"select {keyed} from {this}"))
+        changed = current.join(existing, ["text_id", "embedding_hash"], join_type="left anti")
+        gone = existing.join(current, "text_id", join_type="left anti").select(["text_id"])
+        if gone.num_rows:
+            connection.register("text_clustering_gone", gone)
+            try:
+                connection.execute(
+                    f"delete from {this} where text_id in "
+                    "(select text_id from text_clustering_gone)"
+                )
+            finally:
+                connection.unregister("text_clustering_gone")
+        log(
+            f"embeddings: {changed.num_rows} new or changed text(s) to add, "
+            f"{gone.num_rows} removed, {current.num_rows - changed.num_rows} kept"
+        )
+        vectors = vectors.join(connection.from_arrow(changed.select(["text_id"])), "text_id")
+    rows = vectors.select("text_id, embedding").order("text_id")
+    dim = None
+    for batch in rows.to_arrow_reader(65536):
+        array = to_numpy(pa.Table.from_batches([batch]), "embedding")
+        if dim is not None and array.shape[0] and array.shape[1] != dim:
+            raise InputError(
+                f"column `embedding` has vectors of different lengths: {array.shape[1]} "
+                f"values at text_id={batch['text_id'][0].as_py()!r}, {dim} before it. "
+                "All must share one dimension."
+            )
+        dim = array.shape[1] if array.shape[0] else dim
+    if this is not None and dim is not None:
+        stored = str(connection.sql(f"select embedding from {this} limit 0").types[0])
+        if stored != f"FLOAT[{dim}]":
+            raise ConfigError(
+                f"the embeddings now have {dim} dimensions but int_texts_embedded stores "
+                f"{stored} (var embedding_model or embedding_column changed). Rebuild it: "
+                "dbt build --full-refresh --select int_texts_embedded+"
+            )
+    if dim is None:  # nothing to write: keep the column's type
+        return rows.select("text_id, embedding").limit(0) if this is None else rows.limit(0)
+    return rows.select(f"text_id, cast(embedding as float[{dim}]) as embedding")
 
 
 def embedding_table(table: pa.Table, column: str) -> pa.Table:
