@@ -16,8 +16,10 @@ import numpy as np
 
 from .cluster import NOISE
 from .figure import cluster_centres
+from .log import log
 
 MAX_HOVER_CHARS = 300
+MAP_MAX_POINTS = 50_000  # above this many texts the map shows a sample (~15 MB of HTML)
 PALETTE = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
@@ -252,15 +254,18 @@ def build_map_html(
     names: Mapping[int, str],
     *,
     title: str = "Text clusters",
+    sizes: Mapping[int, int] | None = None,
 ) -> str:
     """The map as one HTML string: ``points`` ``(n, 2)``, ``labels`` ``(n,)``, the texts
-    (cut to ``MAX_HOVER_CHARS`` for the tooltip) and each cluster's plain-text label."""
+    (cut to ``MAX_HOVER_CHARS`` for the tooltip) and each cluster's plain-text label.
+    ``sizes`` gives the clusters' true sizes when the points are a sample."""
     centres = cluster_centres(points, labels)
+    counted = sizes or {}
     clusters = [
         {
             "id": c,
             "label": str(names.get(c, c)),
-            "size": int((labels == c).sum()),
+            "size": int(counted.get(c, (labels == c).sum())),
             "colour": PALETTE[rank % len(PALETTE)],
             "cx": round(x, 4),
             "cy": round(y, 4),
@@ -270,7 +275,7 @@ def build_map_html(
     noise = {
         "id": NOISE,
         "label": f"noise: {names.get(NOISE, 'noise')}",
-        "size": int((labels == NOISE).sum()),
+        "size": int(counted.get(NOISE, (labels == NOISE).sum())),
         "colour": NOISE_COLOUR,
         "cx": None,
         "cy": None,
@@ -304,9 +309,23 @@ def save_cluster_map(
     path: str | Path,
     *,
     title: str = "Text clusters",
+    max_points: int = MAP_MAX_POINTS,
 ) -> Path:
-    """Write :func:`build_map_html` to ``path``; returns the path."""
+    """Write :func:`build_map_html` to ``path``; returns the path. Above ``max_points``
+    texts the map shows an evenly spaced (deterministic) sample of them, says so in its
+    title, and keeps the true cluster sizes: a browser stays responsive and the file small."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(build_map_html(points, labels, texts, names, title=title), encoding="utf-8")
+    sizes = None
+    n = len(labels)
+    if n > max_points:
+        ids, counts = np.unique(labels, return_counts=True)
+        sizes = {int(c): int(k) for c, k in zip(ids, counts, strict=True)}
+        keep = np.linspace(0, n - 1, max_points).round().astype(np.int64)
+        points, labels = points[keep], labels[keep]
+        texts = [texts[i] for i in keep]
+        title = f"{title} ({max_points:,} of {n:,} texts shown)"
+        log(f"interactive map: {n} texts, showing an evenly spaced sample of {max_points}")
+    html_text = build_map_html(points, labels, texts, names, title=title, sizes=sizes)
+    out.write_text(html_text, encoding="utf-8")
     return out

@@ -55,8 +55,9 @@ def project(
 ) -> np.ndarray:
     """Project ``(n, d)`` vectors to an ``(n, 2)`` float32 array.
 
-    The k-nearest-neighbour graph is computed exactly (brute force, scikit-learn) and handed
-    to UMAP, which then skips pynndescent's approximate search: deterministic, and no JIT.
+    The k-nearest-neighbour graph is computed exactly (:mod:`knn`: blocked matrix products)
+    and handed to UMAP, which then skips pynndescent's approximate search: deterministic,
+    and no JIT.
     ``n_neighbors`` is capped at ``n - 1`` so small inputs still work; with fewer than
     ``MIN_UMAP_ROWS`` distinct vectors the first two principal components are returned
     instead (all-identical vectors all land on the origin, and so form one cluster).
@@ -70,6 +71,10 @@ def project(
     start = time.perf_counter()
     k = min(n_neighbors, n - 1)
     knn_distances, knn_indices = exact_knn(vectors, k, metric=metric)
+    log(
+        f"projection: exact {k}-NN graph of {n} texts in {time.perf_counter() - start:.1f}s "
+        f"({threads_in_use()} threads); UMAP layout next (single-threaded: fixed random_state)"
+    )
     with cached_jit():
         import umap  # imported here: numba's cache must be set up first
 
@@ -88,6 +93,14 @@ def project(
             points = reducer.fit_transform(vectors).astype(np.float32)
     log(f"projected {n}/{n} texts with UMAP in {time.perf_counter() - start:.1f}s")
     return points
+
+
+def threads_in_use() -> int:
+    """Threads the matrix products use (torch's intra-op pool: all cores unless capped
+    with OMP_NUM_THREADS / torch.set_num_threads)."""
+    import torch
+
+    return int(torch.get_num_threads())
 
 
 def n_distinct(vectors: np.ndarray) -> int:

@@ -42,6 +42,17 @@ def test_html_is_self_contained_and_escapes_texts():
 NAMES_IN_ORDER = ["chess engines", "mail servers", "font families"]
 
 
+def test_a_large_map_shows_a_sample_with_the_true_cluster_sizes(tmp_path):
+    points, labels, texts = sample()
+    path = save_cluster_map(points, labels, texts, NAMES, tmp_path / "m.html", max_points=13)
+    page = path.read_text(encoding="utf-8")
+    data = json.loads(page.split('type="application/json">')[1].split("</script>")[0])
+    assert len(data["x"]) == len(data["t"]) == 13
+    assert data["t"][0] == texts[0] and data["t"][-1] == texts[-1]  # evenly spaced, ends kept
+    assert [c["size"] for c in data["clusters"]] == [30, 20, 10, 5]  # the whole data's sizes
+    assert "13 of 65 texts shown" in page
+
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     from selenium import webdriver
