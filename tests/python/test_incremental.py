@@ -1,0 +1,158 @@
+"""Rebuilds as a daily job runs them: unchanged input, a few new texts, a forced refit, and
+the clustering options (HDBSCAN, noise policy) end to end through `dbt build`.
+
+The corpus is ~600 real Debian descriptions; var max_fit_rows=400 makes every build fit on
+a sample and project the rest, as a large table does.
+"""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import REPO
+from dbt_helpers import ok, query, run_dbt
+
+HELD_OUT = 12  # texts added by the second build: 2 % of the corpus
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    demo = pq.read_table(REPO / "data" / "debian_packages.parquet").slice(0, 600)
+    folder = tmp_path_factory.mktemp("sources")
+    full, part = folder / "full.parquet", folder / "part.parquet"
+    pq.write_table(demo, full)
+    pq.write_table(demo.slice(0, demo.num_rows - HELD_OUT), part)
+    return part, full
+
+
+def build(work, database, source, **variables):
+    settings = {
+        "source_path": str(source),
+        "id_column": "package",
+        "max_fit_rows": 400,
+        "reference_label_column": "section",
+        **variables,
+    }
+    result = ok(run_dbt(work, database, "build", vars=settings))
+    return result.stdout + result.stderr
+
+
+def snapshot(database):
+    return {
+        "projected": query(
+            database,
+            "select text_id, projection, projection_source, fit_id "
+            "from int_texts_projected order by text_id",
+        ),
+        "clustered": query(
+            database, "select text_id, cluster_label from int_texts_clustered order by text_id"
+        ),
+        "labels": query(
+            database, "select cluster_label, summary_label from dim_clusters order by 1"
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def builds(sources, tmp_path_factory):
+    part, full = sources
+    work = tmp_path_factory.mktemp("incremental")
+    database = work / "daily.duckdb"
+    logs, states = [], []
+    for source, extra in ((part, {}), (part, {}), (full, {}), (full, {"refit": True})):
+        logs.append(build(work, database, source, **extra))
+        states.append(snapshot(database))
+    return logs, states
+
+
+def test_first_build_fits_a_sample_and_projects_the_rest(builds):
+    logs, states = builds
+    sources = [row[2] for row in states[0]["projected"]]
+    assert sources.count("fit") == 400 and sources.count("transform") == 600 - HELD_OUT - 400
+    assert "fitting UMAP (first build)" in logs[0]
+
+
+def test_unchanged_rebuild_reuses_everything(builds):
+    logs, states = builds
+    assert states[1] == states[0]
+    assert "embeddings: 0 new or changed text(s) to add" in logs[1]
+    assert "reusing the previous fit" in logs[1] and "fitting UMAP" not in logs[1]
+    for report in ("rpt_cluster_metrics", "rpt_text_clusters_figure", "rpt_text_clusters_report"):
+        assert f"{report}: inputs unchanged since the last build" in logs[1]
+
+
+def test_new_texts_are_only_projected_and_assigned(builds):
+    logs, states = builds
+    before = {row[0]: row for row in states[1]["projected"]}
+    after = {row[0]: row for row in states[2]["projected"]}
+    new = set(after) - set(before)
+    assert len(new) == HELD_OUT
+    assert {after[t][2] for t in new} == {"new"}
+    assert all(after[t] == before[t] for t in before)  # nobody else moved
+    labels_before = dict(states[1]["clustered"])
+    labels_after = dict(states[2]["clustered"])
+    assert all(labels_after[t] == labels_before[t] for t in labels_before)
+    assert states[2]["labels"] == states[1]["labels"]  # same clusters, same labels
+    assert f"{HELD_OUT} new or changed text(s) to project" in logs[2]
+    assert "fitting UMAP" not in logs[2]
+
+
+def test_var_refit_fits_again(builds):
+    logs, states = builds
+    assert "fitting UMAP (var refit is true)" in logs[3]
+    assert "new" not in {row[2] for row in states[3]["projected"]}
+
+
+def test_hdbscan_and_the_noise_policy(sources, tmp_path):
+    _, full = sources
+    database = tmp_path / "options.duckdb"
+    build(tmp_path, database, full, clustering_algorithm="hdbscan", savefig=False)
+    noise_kept = query(database, "select avg((cluster_label = -1)::int) from int_texts_clustered")
+    methods = {row[0] for row in query(database, "select assigned_by from int_texts_clustered")}
+    assert "hdbscan" in methods and "nearest_fit" in methods
+    build(
+        tmp_path,
+        database,
+        full,
+        clustering_algorithm="hdbscan",
+        noise_policy="nearest",
+        noise_max_distance=None,
+        savefig=False,
+    )
+    noise_moved = query(database, "select avg((cluster_label = -1)::int) from int_texts_clustered")
+    assert noise_kept[0][0] > 0 and noise_moved[0][0] == 0
+    assert (
+        query(
+            database, "select count(*) from int_texts_clustered where assigned_by = 'noise_policy'"
+        )[0][0]
+        > 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"clustering_algorithm": "kmeans"}, "`clustering_algorithm` must be one of"),
+        ({"noise_policy": "drop"}, "`noise_policy` must be one of"),
+        ({"max_fit_rows": 1}, "`max_fit_rows` must be an integer >= 2"),
+    ],
+)
+def test_bad_clustering_vars_are_named(sources, tmp_path, variables, message):
+    part, _ = sources
+    result = run_dbt(
+        tmp_path,
+        tmp_path / "bad.duckdb",
+        "build",
+        vars={"source_path": str(part), "savefig": False, **variables},
+    )
+    assert result.returncode != 0 and message in result.stdout
+
+
+def test_projected_texts_keep_their_own_cluster_sizes(builds):
+    """Every cluster has fitted texts, so keywords, representatives and labels exist for it."""
+    _, states = builds
+    fitted = {row[0] for row in states[0]["projected"] if row[2] == "fit"}
+    clusters = {}
+    for text_id, label in states[0]["clustered"]:
+        clusters.setdefault(label, set()).add(text_id in fitted)
+    assert all(True in flags for label, flags in clusters.items() if label != -1)
