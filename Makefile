@@ -56,3 +56,29 @@ demo-data: setup
 
 clean:
 	rm -rf target logs output .cache .pytest_cache
+
+# Benchmark and evaluation harness (bench/README.md): BERTopic in its own venv, reference
+# corpora from Debian packages (English package descriptions, WordNet, fortunes).
+BENCH_VENV := bench/.venv-bertopic
+.PHONY: bench-setup bench eval
+
+$(BENCH_VENV)/.installed: bench/requirements-bertopic.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet torch==2.13.0
+	$(BENCH_VENV)/bin/pip install --quiet -r bench/requirements-bertopic.txt
+	NUMBA_CACHE_DIR=$(CURDIR)/$(BENCH_VENV)/numba-cache $(BENCH_VENV)/bin/python bench/run_bertopic.py --warmup
+	touch $@
+
+bench-setup: setup $(BENCH_VENV)/.installed
+	@test -f /usr/share/wordnet/data.noun && test -d /usr/share/games/fortunes || \
+	  (apt-get update -qq -o Acquire::Languages=en && DEBIAN_FRONTEND=noninteractive \
+	   apt-get install -y -qq --no-install-recommends wordnet-base fortunes >/dev/null)
+	@ls /var/lib/apt/lists/*_i18n_Translation-en* >/dev/null 2>&1 || \
+	  apt-get update -qq -o Acquire::Languages=en
+
+bench: bench-setup
+	$(BIN)/python bench/bench.py
+
+eval: bench-setup
+	$(BIN)/python bench/eval.py

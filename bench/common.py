@@ -155,6 +155,6 @@ def run_bertopic(source: Path, run_dir: Path, *, name: str = "bertopic") -> dict
     result.update(read_json(output))
     log(
         f"BERTopic: fit_transform {result['seconds']['fit_transform']:.1f}s, "
-        f"peak RSS {measured.peak_rss_bytes / 2**30:.2f} GiB"
+        f"peak RSS {measured.peak_rss_bytes / 1e9:.2f} GB"
     )
     return result

@@ -1,0 +1,205 @@
+"""Run our pipeline (``dbt build``) on one input file and measure it; JSON out.
+
+One build = one ``dbt build`` subprocess, run like ``make demo`` (in-repo profile, offline,
+warm numba cache) but with its own DuckDB file and target folder. It measures the wall time of
+the whole ``dbt build`` (dbt start-up included), the peak RSS of its process tree (polled every
+0.1 s), each model's ``execution_time`` from ``run_results.json``, and then reads the results
+from the DuckDB file: ``rpt_cluster_metrics``, the cluster of every text
+(``fct_text_clusters``) scored against the input's ``label`` column, row counts of the caches
+and how each text got its projection / cluster (``int_texts_projected.projection_source``,
+``int_texts_clustered.assigned_by``, when the pipeline has those columns).
+
+    .venv/bin/python bench/run_ours.py --input IN.parquet --run-dir bench/work/NAME [--output J]
+
+Repeat the command with the same --run-dir to rebuild on the same database (a second build).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from common import OUR_PYTHON, ROOT, log, run_monitored, tail, write_json
+from scores import scores
+
+DBT = OUR_PYTHON.parent / "dbt"
+COUNTED_TABLES = ("stg_texts", "int_embedding_cache", "int_texts_embedded", "fct_text_clusters")
+# Columns that say how a text was handled in this build, counted per value when present.
+STATUS_COLUMNS = {
+    "int_texts_projected": ("projection_source",),
+    "int_texts_clustered": ("assigned_by",),
+}
+
+
+def pipeline_vars(
+    source: Path, figure_path: Path, *, embedding_column: str | None, extra: dict | None
+) -> dict[str, Any]:
+    """The dbt vars of a benchmark build: only the input mapping, no tuning (plus ``extra``)."""
+    return {
+        "source_path": str(source),
+        "text_column": "text",
+        "id_column": "id",
+        "embedding_column": embedding_column,
+        "reference_label_column": "label",
+        "map_path": None,
+        "export_dir": None,
+        "report_path": None,
+        "figure_path": str(figure_path),
+        **(extra or {}),
+    }
+
+
+def run_pipeline(
+    source: Path,
+    run_dir: Path,
+    *,
+    embedding_column: str | None = "embedding",
+    extra_vars: dict | None = None,
+    name: str = "build",
+) -> dict[str, Any]:
+    """``dbt build`` on ``source`` with the database ``run_dir/pipeline.duckdb`` (kept between
+    calls: a second call on the same ``run_dir`` is a rebuild). Returns the measurements."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    database = run_dir / "pipeline.duckdb"
+    target = run_dir / f"target-{name}"
+    variables = pipeline_vars(
+        source.resolve(),
+        (run_dir / f"{name}.png").resolve(),
+        embedding_column=embedding_column,
+        extra=extra_vars,
+    )
+    cmd = [
+        str(DBT),
+        "build",
+        "--target-path",
+        str(target.resolve()),
+        "--log-path",
+        str((run_dir / f"logs-{name}").resolve()),
+        "--vars",
+        json.dumps(variables),
+    ]
+    env = {
+        "DBT_PROFILES_DIR": str(ROOT),
+        "NUMBA_CACHE_DIR": str(ROOT / ".cache" / "numba"),
+        "DBT_DUCKDB_PATH": str(database.resolve()),
+    }
+    log(f"ours: dbt build {name} on {source.name} -> {run_dir}")
+    measured = run_monitored(cmd, env=env, log_path=run_dir / f"{name}.log")
+    result: dict[str, Any] = {
+        "name": name,
+        "source": str(source),
+        "vars": variables,
+        "returncode": measured.returncode,
+        "wall_seconds": measured.wall_seconds,
+        "peak_rss_bytes": measured.peak_rss_bytes,
+        "log": measured.log_path,
+        **run_results(target / "run_results.json"),
+    }
+    if measured.returncode != 0:
+        result["error"] = tail(measured.log_path)
+        log(f"ours: dbt build {name} failed (exit {measured.returncode}); see {measured.log_path}")
+    if database.exists():
+        try:
+            result.update(read_database(database, source))
+        except Exception as exc:  # a failed build leaves some tables missing
+            result.setdefault("error", f"reading {database}: {exc}")
+    log(
+        f"ours: {name} wall {measured.wall_seconds:.1f}s, peak RSS "
+        f"{measured.peak_rss_bytes / 1e9:.2f} GB, {result.get('scores', {})}"
+    )
+    return result
+
+
+def run_results(path: Path) -> dict[str, Any]:
+    """Per-model execution seconds and test totals from dbt's ``run_results.json``."""
+    if not path.exists():
+        return {"models": {}, "tests": {}}
+    models: dict[str, float] = {}
+    statuses: dict[str, str] = {}
+    tests = {"count": 0, "seconds": 0.0, "not_passed": []}
+    for item in json.loads(path.read_text())["results"]:
+        kind, _, rest = item["unique_id"].partition(".")
+        name = rest.split(".", 1)[1] if "." in rest else rest
+        if kind == "model":
+            models[name] = float(item["execution_time"])
+            statuses[name] = item["status"]
+        elif kind == "test":
+            tests["count"] += 1
+            tests["seconds"] += float(item["execution_time"])
+            if item["status"] != "pass":
+                tests["not_passed"].append(f"{name}: {item['status']}")
+    return {"models": models, "model_status": statuses, "tests": tests}
+
+
+def read_database(database: Path, source: Path) -> dict[str, Any]:
+    """Metrics, scores and row counts read from a finished build's database (read-only)."""
+    import duckdb
+
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        tables = {row[0] for row in con.sql("select table_name from duckdb_tables()").fetchall()}
+        out: dict[str, Any] = {"row_counts": {}, "status_counts": {}}
+        for table in (
+            "stg_texts",
+            "int_embedding_cache",
+            "int_texts_embedded",
+            "fct_text_clusters",
+        ):
+            if table in tables:
+                out["row_counts"][table] = con.sql(f"select count(*) from {table}").fetchall()[0][0]
+        for table, columns in STATUS_COLUMNS.items():
+            if table not in tables:
+                continue
+            present = {c[0] for c in con.sql(f"describe {table}").fetchall()}
+            for column in (c for c in columns if c in present):
+                counts = con.sql(f"select {column}, count(*) from {table} group by 1 order by 1")
+                out["status_counts"][f"{table}.{column}"] = {
+                    str(k): int(v) for k, v in counts.fetchall()
+                }
+        if "rpt_cluster_metrics" in tables:
+            frame = con.sql("select * from rpt_cluster_metrics").df()
+            out["rpt_cluster_metrics"] = {
+                k: (None if v != v else v) for k, v in frame.iloc[0].to_dict().items()
+            }
+        joined = con.sql(
+            "select f.cluster_label, cast(s.label as varchar) as label "
+            f"from fct_text_clusters f join read_parquet('{source.resolve()}') s "
+            "on f.text_id = cast(s.id as varchar)"
+        ).fetchall()
+        out["scores"] = scores([r[1] for r in joined], [r[0] for r in joined])
+        return out
+    finally:
+        con.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description="Run and measure one dbt build of our pipeline; JSON out.",
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--input", type=Path, required=True, help="parquet: id, text, label[, …]")
+    parser.add_argument("--run-dir", type=Path, required=True, help="database + dbt target here")
+    parser.add_argument("--name", default="build", help="name of this build inside --run-dir")
+    parser.add_argument(
+        "--no-embedding-column", action="store_true", help="embed the texts (no precomputed)"
+    )
+    parser.add_argument(
+        "--vars", default="{}", help="extra dbt vars as JSON, e.g. '{\"refit\": true}'"
+    )
+    parser.add_argument("--output", type=Path, help="JSON to write (default: run-dir/NAME.json)")
+    args = parser.parse_args()
+    result = run_pipeline(
+        args.input,
+        args.run_dir,
+        embedding_column=None if args.no_embedding_column else "embedding",
+        extra_vars=json.loads(args.vars),
+        name=args.name,
+    )
+    write_json(args.output or args.run_dir / f"{args.name}.json", result)
+
+
+if __name__ == "__main__":
+    main()
