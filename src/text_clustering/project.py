@@ -239,12 +239,15 @@ def _refit_reason(
     kept = pc.is_in(fit_rows["text_id"], value_set=index["text_id"].filter(pa.array(known)))
     if not pc.all(kept).as_py():
         return "texts of the last fit were removed or changed"
-    n_new = int((~known).sum())
+    # texts added since the fit: new in this build, plus those projected in earlier builds
+    added_before = previous.filter(pc.equal(previous["projection_source"], NEW))["text_id"]
+    still_there = pc.is_in(added_before, value_set=index["text_id"].filter(pa.array(known)))
+    n_new = int((~known).sum()) + int(pc.sum(still_there).as_py() or 0)
     n_last_fit = int(pc.sum(pc.not_equal(previous["projection_source"], NEW)).as_py() or 0)
     if n_new > new_share * max(n_last_fit, 1):
         return (
-            f"{n_new} new texts are more than var refit_new_share={new_share:g} of the "
-            f"{n_last_fit} texts of the last fit"
+            f"{n_new} texts added since the fit are more than var "
+            f"refit_new_share={new_share:g} of the {n_last_fit} texts of the fit"
         )
     return None
 

@@ -137,6 +137,18 @@ def test_unchanged_input_reuses_everything_and_new_texts_are_only_projected():
         assert by_id[row["text_id"]]["projection"] == row["projection"]
 
 
+def test_texts_added_over_several_builds_add_up_to_a_refit(capsys):
+    x, _ = gaussian_groups(n_per_group=40)
+    con = duckdb.connect()
+    first = project_incremental(con, embedded_relation(con, x[:95]), None, SETTINGS)
+    grown = project_incremental(con, embedded_relation(con, x[:112]), first, SETTINGS)
+    assert "new" in grown["projection_source"].to_pylist()  # 17 of 95 added: projected
+    capsys.readouterr()
+    again = project_incremental(con, embedded_relation(con, x[:120]), grown, SETTINGS)
+    assert "25 texts added since the fit" in capsys.readouterr().err  # 17 + 8 > 20 % of 95
+    assert "new" not in again["projection_source"].to_pylist()
+
+
 @pytest.mark.parametrize(
     "change, reason",
     [
