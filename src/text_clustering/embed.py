@@ -91,17 +91,21 @@ def embed_texts(
 ) -> np.ndarray:
     """Embed ``texts`` into an ``(n, d)`` float32 array (unit length when ``normalize``).
 
-    Texts are encoded in chunks of ``log_every`` so progress (rows, rate, ETA) reaches the
-    dbt log; within a chunk sentence-transformers sorts by length and batches.
+    All texts are sorted by length first (longest first, as sentence-transformers does
+    within one call), so every batch pads to about its own length: as fast as one bare
+    ``encode`` of everything. They are then encoded in chunks of ``log_every`` so progress
+    (rows, rate, ETA) reaches the dbt log, and returned in the input's order.
     """
     model = load_model(model_name)
     dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else None
     if not texts:
         return np.zeros((0, dim or 0), dtype=np.float32)
+    order = np.argsort([-len(text) for text in texts], kind="stable")
+    ordered = [texts[i] for i in order]
     chunks = []
     start = time.perf_counter()
-    for offset in range(0, len(texts), log_every):
-        part = texts[offset : offset + log_every]
+    for offset in range(0, len(ordered), log_every):
+        part = ordered[offset : offset + log_every]
         chunks.append(
             model.encode(
                 part,
@@ -112,7 +116,10 @@ def embed_texts(
             ).astype(np.float32, copy=False)
         )
         progress("embedded", offset + len(part), len(texts), start)
-    return np.concatenate(chunks)
+    encoded = np.concatenate(chunks)
+    vectors = np.empty_like(encoded)
+    vectors[order] = encoded  # back to the input's order
+    return vectors
 
 
 @dataclass(kw_only=True)

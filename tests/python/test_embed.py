@@ -31,6 +31,13 @@ def test_bundled_model_embeds_offline_into_unit_vectors_that_mean_something():
     assert similarity[0, 1] > similarity[0, 2] + 0.2
 
 
+def test_texts_come_back_in_input_order_though_encoded_by_length():
+    texts = ["a fairly long sentence about compilers and linkers", "fonts", "mail server"]
+    vectors = embed_texts(texts, log_every=2)
+    one_by_one = np.concatenate([embed_texts([text]) for text in texts])
+    np.testing.assert_allclose(vectors, one_by_one, atol=1e-5)
+
+
 def test_embedding_table_turns_lists_into_fixed_arrays_in_input_order():
     table = pa.table({"text_id": ["b", "a"], "v": pa.array([[1.0, 0.0], [0.0, 1.0]])})
     out = embedding_table(table, "v")
