@@ -3,6 +3,8 @@
     - noise: var default_label, n times;
     - no LLM configured (prompts.labeller = 'c-tf-idf'): the cluster's keyword labels;
     - LLM: the cached reply when it is ok, else var default_label with the reason.
+    Keyword and LLM labels come through int_clusters_disambiguated, which makes colliding
+    labels distinct (LLM relabel, distinguishing keywords, or the cluster number).
 -#}
 with
 
@@ -24,6 +26,28 @@ responses as (
 
 ),
 
+disambiguated as (
+
+    select * from {{ ref('int_clusters_disambiguated') }}
+
+),
+
+representatives as (
+
+    select * from {{ ref('int_cluster_representatives') }}
+
+),
+
+representative_ids as (
+
+    select
+        cluster_label,
+        list(text_id order by representative_rank, text_id) as representative_ids
+    from representatives
+    group by cluster_label
+
+),
+
 joined as (
 
     select
@@ -40,6 +64,17 @@ joined as (
         responses.attempts,
         responses.latency_ms,
         responses.raw_reply,
+        disambiguated.summary_labels as distinct_labels,
+        disambiguated.first_labels,
+        disambiguated.collision_group,
+        disambiguated.distinct_by,
+        disambiguated.added_terms,
+        disambiguated.relabel_status,
+        disambiguated.relabel_request_hash,
+        -- the representatives the prompt shows (it may drop the last ones to fit)
+        coalesce(
+            representative_ids.representative_ids[1:prompts.n_examples], []
+        ) as representative_ids,
         case
             when keywords.cluster_label = -1 then 'noise'
             when prompts.labeller = 'c-tf-idf' then 'keywords'
@@ -49,6 +84,9 @@ joined as (
     from keywords
     left join prompts on keywords.cluster_label = prompts.cluster_label
     left join responses on prompts.request_hash = responses.request_hash
+    left join disambiguated on keywords.cluster_label = disambiguated.cluster_label
+    left join representative_ids
+        on keywords.cluster_label = representative_ids.cluster_label
 
 ),
 
@@ -57,8 +95,8 @@ final as (
     select
         cluster_label,
         case label_source
-            when 'keywords' then keyword_labels
-            when 'llm' then llm_labels
+            when 'keywords' then coalesce(distinct_labels, keyword_labels)
+            when 'llm' then coalesce(distinct_labels, llm_labels)
             else {{ text_clustering_default_labels() }}
         end as summary_labels,
         array_to_string(summary_labels, '; ') as summary_label,
@@ -78,6 +116,13 @@ final as (
             )
         end as label_error,
         top_keywords,
+        representative_ids,
+        first_labels,
+        collision_group,
+        distinct_by,
+        added_terms,
+        relabel_status,
+        relabel_request_hash,
         request_hash,
         user_prompt,
         raw_reply,

@@ -1,6 +1,7 @@
 {#-
     One row per cluster, noise (-1) included: size, share of all texts, centre in the
-    projection, labels, who wrote them, top keywords and the representatives shown.
+    projection, labels, who wrote them and how they were made distinct, top keywords and
+    the representatives shown to the labeller.
 -#}
 with
 
@@ -16,12 +17,6 @@ labels as (
 
 ),
 
-representatives as (
-
-    select * from {{ ref('int_cluster_representatives') }}
-
-),
-
 sizes as (
 
     select
@@ -30,16 +25,6 @@ sizes as (
         count(*) / sum(count(*)) over () as share,
         [avg(projection[1]), avg(projection[2])]::float[2] as centre
     from text_clusters
-    group by cluster_label
-
-),
-
-representative_ids as (
-
-    select
-        cluster_label,
-        list(text_id order by representative_rank) as representative_text_ids
-    from representatives
     group by cluster_label
 
 ),
@@ -57,11 +42,11 @@ final as (
         labels.model_name,
         labels.label_status,
         labels.label_error,
+        labels.distinct_by,
         labels.top_keywords,
-        coalesce(representative_ids.representative_text_ids, []) as representative_text_ids
+        labels.representative_ids
     from labels
     left join sizes on labels.cluster_label = sizes.cluster_label
-    left join representative_ids on labels.cluster_label = representative_ids.cluster_label
 
 )
 

@@ -27,8 +27,23 @@ from .errors import (
     TextClusteringError,
 )
 from .figure import save_cluster_figure
-from .keywords import KEYWORD_MODEL_NAME, class_tfidf, keyword_labels
-from .label import keywords_table, prompts_table, responses_table
+from .keywords import (
+    KEYWORD_MODEL_NAME,
+    class_tfidf,
+    collision_groups,
+    disambiguate,
+    keyword_labels,
+    labels_collide,
+)
+from .label import (
+    distinct_labels_table,
+    keywords_table,
+    make_distinct,
+    prompts_table,
+    relabel_prompts_table,
+    relabels_table,
+    responses_table,
+)
 from .llm import LLMLabeller, LLMSettings, client_from_env
 from .project import (
     PROJECTED_SCHEMA,
@@ -58,6 +73,9 @@ __all__ = [
     "cluster",
     "cluster_incremental",
     "cluster_table",
+    "collision_groups",
+    "disambiguate",
+    "distinct_labels_table",
     "embed_missing",
     "embed_texts",
     "embedded_increment",
@@ -65,6 +83,8 @@ __all__ = [
     "embedding_table",
     "keyword_labels",
     "keywords_table",
+    "labels_collide",
+    "make_distinct",
     "project",
     "project_incremental",
     "project_table",
@@ -76,6 +96,8 @@ __all__ = [
     "read_optional_float",
     "read_previous",
     "read_str",
+    "relabel_prompts_table",
+    "relabels_table",
     "responses_table",
     "save_cluster_figure",
     "to_arrow",

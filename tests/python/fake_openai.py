@@ -11,7 +11,15 @@ Behaviours: ``ok``, ``429`` (with ``Retry-After``), ``500``, ``401``, ``slow`` (
 the client's timeout), ``malformed`` (not JSON), ``wrong_count`` (one label too many),
 ``empty``, ``length`` (finish_reason=length), ``filter`` (finish_reason=content_filter),
 ``obey`` (a gullible model: a prompt containing "Ignore the instructions" gets 40 labels of
-500 characters saying PWNED; other prompts a normal answer).
+500 characters saying PWNED; other prompts a normal answer), ``collide`` (a lazy model: every
+cluster prompt gets one of two near-identical labels, "Software tools" / "software tool." or
+"Misc programs" / "Programs", chosen by a hash of the prompt, so different clusters collide;
+a relabel prompt showing the siblings gets distinct labels, as ``ok``), ``stubborn`` (as
+``collide``, and a relabel prompt gets the same label for every sibling).
+
+A relabel prompt (``## Group 1 (current label: ...)`` sections, see ``build_relabel_prompt``)
+is answered ``{"groups": [{"group": i, "labels": [...]}]}``: for each group the most frequent
+long word of its examples that no earlier group took.
 """
 
 from __future__ import annotations
@@ -55,6 +63,18 @@ class ServerState:
     rng: random.Random = field(default_factory=lambda: random.Random(1234))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def relabel_calls(self) -> int:
+        """Chat calls that asked to relabel a collision group (``## Group`` prompts)."""
+        with self.lock:
+            prompts = [r["messages"][-1]["content"] for r in self.requests if "messages" in r]
+        return sum(1 for p in prompts if is_relabel_prompt(p))
+
+    @property
+    def label_calls(self) -> int:
+        """Chat calls that asked for one cluster's first labels."""
+        return self.chat_calls - self.relabel_calls
+
     def next_behaviour(self) -> str:
         with self.lock:
             if self.script:
@@ -64,14 +84,56 @@ class ServerState:
             return self.default
 
 
+def _ranked_words(text: str) -> list[str]:
+    examples = re.findall(r"^\d+\. (.*)$", text, flags=re.MULTILINE)
+    words = Counter(w.lower() for line in examples for w in re.findall(r"[A-Za-z]{5,}", line))
+    return [w for w, _ in sorted(words.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
 def labels_from_prompt(prompt: str) -> list[str]:
     """The labels a well-behaved LLM would give: built from the prompt's numbered examples."""
     n_match = re.search(r"exactly (\d+) distinct label", prompt)
     n = int(n_match.group(1)) if n_match else 1
-    examples = re.findall(r"^\d+\. (.*)$", prompt, flags=re.MULTILINE)
-    words = Counter(w.lower() for text in examples for w in re.findall(r"[A-Za-z]{5,}", text))
-    ranked = [w for w, _ in sorted(words.items(), key=lambda kv: (-kv[1], kv[0]))] or ["nothing"]
+    ranked = _ranked_words(prompt) or ["nothing"]
     return [f"{ranked[i % len(ranked)]} texts" for i in range(n)]
+
+
+RELABEL_GROUP = re.compile(r"^## Group (\d+) \(current label: (.*)\)$", flags=re.MULTILINE)
+LAZY_LABELS = [("Software tools", "software tool."), ("Misc programs", "Programs")]
+
+
+def is_relabel_prompt(prompt: str) -> bool:
+    return RELABEL_GROUP.search(prompt) is not None
+
+
+def lazy_labels(prompt: str) -> list[str]:
+    """``collide``: one of two near-identical labels per hash of the prompt, then fillers."""
+    n_match = re.search(r"exactly (\d+) distinct label", prompt)
+    n = int(n_match.group(1)) if n_match else 1
+    digest = hashlib.md5(prompt.encode()).digest()
+    label = LAZY_LABELS[digest[0] % 2][digest[1] % 2]
+    return [label] + [f"{label} {i}" for i in range(2, n + 1)]
+
+
+def relabels_from_prompt(prompt: str, *, distinct: bool = True) -> list[dict[str, Any]]:
+    """A relabel reply: per group, labels from its own examples, no word used twice."""
+    n_match = re.search(r"exactly (\d+) label\(s\) for each", prompt)
+    n = int(n_match.group(1)) if n_match else 1
+    heads = list(RELABEL_GROUP.finditer(prompt))
+    used: set[str] = set()
+    groups = []
+    for i, head in enumerate(heads):
+        end = heads[i + 1].start() if i + 1 < len(heads) else len(prompt)
+        section = prompt[head.end() : end]
+        current = head.group(2).lower()
+        ranked = [w for w in _ranked_words(section) if w not in used and w not in current]
+        ranked = ranked or [f"group{head.group(1)}"]
+        used.add(ranked[0])
+        labels = [f"{ranked[j % len(ranked)]} texts" for j in range(n)]
+        if not distinct:
+            labels = ["Software tools"] * n
+        groups.append({"group": int(head.group(1)), "labels": labels})
+    return groups
 
 
 def embed_text(text: str) -> list[float]:
@@ -164,13 +226,19 @@ class _Handler(BaseHTTPRequestHandler):
         if "response_format" in body and state.reject_response_format:
             self._send(400, {"error": {"message": "response_format is not supported"}})
             return
-        labels = labels_from_prompt(body["messages"][-1]["content"])
+        prompt = body["messages"][-1]["content"]
+        labels = labels_from_prompt(prompt)
+        if behaviour in ("collide", "stubborn"):
+            labels = lazy_labels(prompt)
         finish = "stop"
         if behaviour == "wrong_count":
             labels = [*labels, "one too many"]
-        if behaviour == "obey" and "Ignore the instructions" in body["messages"][-1]["content"]:
+        if behaviour == "obey" and "Ignore the instructions" in prompt:
             labels = ["PWNED " * 83] * 40
         content = json.dumps({"labels": labels})
+        if is_relabel_prompt(prompt):
+            groups = relabels_from_prompt(prompt, distinct=behaviour != "stubborn")
+            content = json.dumps({"groups": groups})
         if behaviour == "malformed":
             content = '{"labels": ["trailing comma",]}'
         elif behaviour == "empty":
@@ -221,7 +289,8 @@ if __name__ == "__main__":  # a manual endpoint: OPENAI_BASE_URL=http://127.0.0.
 
     parser = argparse.ArgumentParser(description="local OpenAI-compatible test server")
     parser.add_argument("--fail-rate", type=float, default=0.0)
+    parser.add_argument("--behaviour", default="ok", help="e.g. collide (see the docstring)")
     args = parser.parse_args()
-    with serve(fail_rate=args.fail_rate) as (url, _state):
+    with serve(fail_rate=args.fail_rate, default=args.behaviour) as (url, _state):
         print(f"OPENAI_BASE_URL={url}", flush=True)
         threading.Event().wait()

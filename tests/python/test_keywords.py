@@ -2,8 +2,14 @@ import math
 
 import pytest
 
-from text_clustering import class_tfidf, keyword_labels
-from text_clustering.keywords import label_from_keywords
+from text_clustering import (
+    class_tfidf,
+    collision_groups,
+    disambiguate,
+    keyword_labels,
+    labels_collide,
+)
+from text_clustering.keywords import Disambiguated, label_from_keywords, label_key
 
 DOCS = [
     "vim editor modal editor",
@@ -50,3 +56,111 @@ def test_label_from_keywords_always_gives_n_labels():
 def test_labels_are_plain_strings(n):
     out = keyword_labels(["a1", "b2", "c3", "d4"], n=n)
     assert all(isinstance(x, str) and "[" not in x for x in out)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Text editors", "text editor."),  # case, punctuation, plural
+        ("Text editors", "Editors, text"),  # order
+        ("Tools for the mail server", "mail server tools"),  # function words
+        ("Software libraries", "software library"),  # -ies
+        ("Mailboxes and classes", "mailbox class"),  # -xes, -sses
+        ('"C++ compilers"', "c++ compiler"),
+        ("Misc programs", "Programs"),
+        ("", "  ?! "),  # blank labels collide
+    ],
+)
+def test_labels_that_name_the_same_thing_collide(a, b):
+    assert labels_collide(a, b) and labels_collide(b, a)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Text editors", "Text editing"),
+        ("File systems", "Files"),
+        ("C++ compilers", "C compilers"),
+        ("Chess engines", "Chess engines for kids"),  # a term more is a different label
+    ],
+)
+def test_different_labels_do_not_collide(a, b):
+    assert not labels_collide(a, b)
+
+
+def test_label_key_stems_lightly_and_keeps_function_words_when_nothing_else():
+    assert label_key("Glass, corpus & analysis") == frozenset({"glass", "corpus", "analysis"})
+    assert label_key("The Other") == frozenset({"the", "other"})
+
+
+def test_collision_groups_are_sorted_groups_of_two_or_more():
+    labels = {7: "Games", 2: "Mail servers", 3: "games!", 5: "mail server", 4: "Fonts", 9: "Game"}
+    assert collision_groups(labels) == [[2, 5], [3, 7, 9]]
+    assert collision_groups({1: "a", 2: "b"}) == []
+
+
+FONT_LABEL = "font, truetype, typeface"
+
+
+def test_disambiguate_appends_each_clusters_best_keyword_its_siblings_lack():
+    keywords = {
+        0: ["font", "truetype", "typeface", "dejavu", "serif"],
+        1: ["fonts", "truetype", "typeface", "liberation", "serif"],
+        2: ["chess", "board", "game"],
+    }
+    labels = {0: FONT_LABEL, 1: FONT_LABEL, 2: "chess, board, game"}
+    out = disambiguate(labels, keywords)
+    assert out[0] == Disambiguated(f"{FONT_LABEL}, dejavu", ("dejavu",), False)
+    assert out[1] == Disambiguated(f"{FONT_LABEL}, liberation", ("liberation",), False)
+    assert out[2] == Disambiguated("chess, board, game")  # collided with none: unchanged
+
+
+def test_siblings_with_the_same_keywords_never_add_the_same_term():
+    same = ["font", "truetype", "typeface", "sans", "serif", "mono"]
+    out = disambiguate({0: FONT_LABEL, 1: FONT_LABEL, 2: FONT_LABEL}, dict.fromkeys(range(3), same))
+    assert [out[c].added_terms for c in range(3)] == [("sans",), ("serif",), ("mono",)]
+    assert len({label_key(r.label) for r in out.values()}) == 3
+
+
+def test_a_keyword_already_in_a_siblings_label_is_skipped():
+    labels = {0: "Text editors", 1: "text editor"}
+    keywords = {0: ["editor", "vim", "modal"], 1: ["vim", "emacs", "lisp"]}
+    out = disambiguate(labels, keywords, style="parenthesis")
+    # 0 takes "vim" first; 1's best keyword "vim" is then in 0's label: it takes "emacs"
+    assert out[0].label == "Text editors (vim)" and out[1].label == "text editor (emacs)"
+
+
+def test_clusters_without_keywords_left_keep_their_label_and_are_reported():
+    labels = {0: FONT_LABEL, 1: FONT_LABEL, 2: "Unclassified", 3: "Unclassified"}
+    keywords = {0: ["font", "truetype"], 1: ["typeface"], 2: [], 3: []}
+    out = disambiguate(labels, keywords)
+    assert out[2] == Disambiguated("Unclassified", (), True)
+    assert out[3] == Disambiguated("Unclassified", (), True)
+    assert out[0].collides and out[1].collides and out[0].label == FONT_LABEL
+
+
+def test_one_sibling_with_a_keyword_left_is_enough():
+    out = disambiguate({0: "Games", 1: "games"}, {0: [], 1: ["chess"]})
+    assert out[0] == Disambiguated("Games") and out[1].label == "games, chess"
+    assert not out[0].collides and not out[1].collides
+
+
+def test_disambiguate_stops_at_max_terms_and_reports_what_still_collides():
+    # round 1: 0 and 1 collide; 0 adds "y" and then collides with 2 ("x, y")
+    labels = {0: "x", 1: "x", 2: "x, y"}
+    keywords = {0: ["y", "w"], 1: ["q"], 2: ["v"]}
+    capped = disambiguate(labels, keywords, max_terms=1)
+    assert capped[0].label == "x, y" and capped[0].collides and capped[2].collides
+    assert not capped[1].collides
+    two = disambiguate(labels, keywords, max_terms=2)
+    assert not any(r.collides for r in two.values())
+    assert two[0].label == "x, y, w" and two[2].label == "x, y, v"
+
+
+def test_disambiguate_is_deterministic_whatever_the_input_order():
+    labels = {3: "Games", 1: "games", 2: "Game"}
+    keywords = {1: ["chess", "board"], 2: ["chess", "cards"], 3: ["dice", "chess"]}
+    forward = disambiguate(labels, keywords)
+    backward = disambiguate(dict(reversed(labels.items())), dict(reversed(keywords.items())))
+    assert forward == backward
+    assert [forward[c].added_terms for c in (1, 2, 3)] == [("chess",), ("cards",), ("dice",)]
