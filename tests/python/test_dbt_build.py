@@ -292,7 +292,7 @@ def test_llm_labels_over_http_cached_and_the_key_never_leaks(table_database, tmp
             "from dim_clusters join int_clusters_labelled using (cluster_label, summary_labels, "
             "model_name, label_status) where not is_noise",
         )
-        assert state.chat_calls == len(clusters) >= 3
+        assert state.label_calls == len(clusters) >= 3
         assert all(r[2] == MODEL_REPORTED and len(r[1]) == 2 and r[3] == "ok" for r in clusters)
         assert all(h.get("authorization") == f"Bearer {SENTINEL_KEY}" for h in state.headers)
         # each cluster's labels come from its own representatives (the server builds them
@@ -303,7 +303,7 @@ def test_llm_labels_over_http_cached_and_the_key_never_leaks(table_database, tmp
         # unchanged input: every answer comes from the cache, even after --full-refresh
         ok(llm_build(tmp_path, table_database, url, **PROMPT_VARS))
         ok(llm_build(tmp_path, table_database, url, "--full-refresh", **PROMPT_VARS))
-        assert state.chat_calls == len(clusters)
+        assert state.label_calls == len(clusters)
         assert mart(table_database) == [
             r for r in mart(table_database) if r[5] in (MODEL_REPORTED, "default_label")
         ]
@@ -338,9 +338,9 @@ def test_flaky_endpoint_still_labels_every_text_and_retries_only_failures(table_
         )
         assert unlabelled == [(0,)]
 
-        calls_before, state.fail_rate = state.chat_calls, 0.0
+        calls_before, state.fail_rate = state.label_calls, 0.0
         ok(llm_build(tmp_path, table_database, url, llm_model="flaky-model", llm_max_attempts=1))
-        assert state.chat_calls - calls_before == failed  # only the failed clusters again
+        assert state.label_calls - calls_before == failed  # only the failed clusters again
         assert query(
             table_database, "select distinct label_status from dim_clusters where not is_noise"
         ) == [("ok",)]
