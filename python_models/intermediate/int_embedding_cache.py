@@ -7,6 +7,8 @@ embedding_cache_full_refresh: true empties it). Unused when var embedding_column
 """
 
 from text_clustering import embed_missing, embedding_key_sql, read_arrow, read_int, read_str
+from text_clustering.config import read_optional_int
+from text_clustering.runtime import use_threads
 
 
 def model(dbt, session):
@@ -14,6 +16,7 @@ def model(dbt, session):
     model_name = read_str("embedding_model", dbt.config.get("embedding_model"))
     batch_size = read_int("embedding_batch_size", dbt.config.get("embedding_batch_size"), minimum=1)
     precomputed = read_str("embedding_column", dbt.config.get("embedding_column"), required=False)
+    n_threads = read_optional_int("n_threads", dbt.config.get("n_threads"), minimum=1)
 
     texts = dbt.ref("stg_texts").filter("is_embeddable")
     if precomputed:
@@ -22,6 +25,8 @@ def model(dbt, session):
     if dbt.is_incremental:
         cached = session.sql(f"select embedding_key from {dbt.this}")
         missing = missing.join(cached, "embedding_key", how="anti")
+    if missing.aggregate("count(*)").fetchall()[0][0]:
+        use_threads(n_threads)
     return embed_missing(
         read_arrow(missing.order("embedding_key")), model_name=model_name, batch_size=batch_size
     )

@@ -15,6 +15,8 @@ from text_clustering import (
     read_previous,
     read_str,
 )
+from text_clustering.config import read_optional_int
+from text_clustering.runtime import use_threads
 
 
 def model(dbt, session):
@@ -29,6 +31,7 @@ def model(dbt, session):
         max_fit_rows=read_int("max_fit_rows", dbt.config.get("max_fit_rows"), minimum=2),
         vectors=f"column:{column}" if column else f"model:{model_name}",
     )
+    use_threads(read_optional_int("n_threads", dbt.config.get("n_threads"), minimum=1))
     refit = read_bool("refit", dbt.config.get("refit"))
     new_share = read_float("refit_new_share", dbt.config.get("refit_new_share"), minimum=0.0)
     return project_incremental(

@@ -88,3 +88,10 @@ def read_optional_float(
     if is_unset(value):
         return None
     return read_float(name, value, minimum=minimum, exclusive=exclusive)
+
+
+def read_optional_int(name: str, value: Any, *, minimum: int | None = None) -> int | None:
+    """Like :func:`read_int`, but an unset (null) var is None."""
+    if is_unset(value):
+        return None
+    return read_int(name, value, minimum=minimum)
