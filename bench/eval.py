@@ -23,30 +23,14 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 from common import RESULTS, WORK, log, run_bertopic, write_json
-from corpora import DEBIAN_MAX_TEXTS, DEBIAN_MIN_SECTION, FORTUNES_MIN_FILE
+from corpora import DESCRIPTIONS
 from embed import input_file
 from report import fmt, gb, machine, machine_markdown, secs, table
 from run_ours import run_pipeline
 from scores import kmeans_oracle, scores
 
-DEFAULT_SETS = "debian:1000,debian:5000,debian:20000,wordnet:20000,fortunes"
+DEFAULT_SETS = "debian:1000,debian:5000,debian:20000,fortunes,wordnet:20000"
 MAX_NOISE = 0.20
-DESCRIPTIONS = {
-    "debian": (
-        "Debian 12 package descriptions (synopsis + full long description, not cut; the model "
-        "reads the first 256 word pieces) labelled by archive section; sections with fewer than "
-        f"{DEBIAN_MIN_SECTION} packages dropped; a fixed-seed uniform sample of the first "
-        f"{DEBIAN_MAX_TEXTS} of the shuffled pool"
-    ),
-    "wordnet": (
-        "WordNet 3.0 synset glosses (Debian `wordnet-base`; definition + examples) labelled by "
-        "lexicographer file (noun.animal, verb.motion, ...; 45 classes); fixed-seed sample"
-    ),
-    "fortunes": (
-        "Debian `fortunes` cookies labelled by fortune file (computers, food, ...); offensive "
-        f"ones and files with fewer than {FORTUNES_MIN_FILE} cookies left out"
-    ),
-}
 
 
 def parse_sets(text: str) -> list[tuple[str, int | None]]:

@@ -1,0 +1,514 @@
+"""The benchmark: ``make bench``. Our pipeline vs BERTopic, rebuilds, 1M texts, embedding speed.
+
+Parts (``--parts``, all by default), each written to ``bench/results/bench.{md,json}`` as soon
+as it finishes:
+
+- ``sizes``: WordNet glosses, 10k and 100k texts (``--sizes``), with precomputed embeddings
+  (the same vectors for both): a cold ``dbt build`` of ours vs BERTopic ``fit_transform``;
+  wall per stage, peak RSS of the process tree, clusters, noise, NMI/ARI. At the largest size
+  also a second, unchanged ``dbt build`` on the same database.
+- ``incremental``: a cold build on 99 % of the largest size, then the held-out 1 % added to the
+  same source file and rebuilt; and the same rebuild with ``--vars '{refit: true}'`` (on a copy
+  of the database after the cold build).
+- ``million``: 1M synthetic texts with synthetic embeddings (50 Gaussian centres on the unit
+  sphere, 384-d; labels = centre): our cold build's wall and peak RSS (no BERTopic).
+- ``throughput``: our embedding step (cold build WITHOUT precomputed vectors on 3k Debian
+  descriptions: ``int_embedding_cache`` execution time) vs a bare
+  ``SentenceTransformer(<same local model>).encode(texts, batch_size=64)`` in the same venv.
+
+Work files (databases, dbt targets, logs) go to ``bench/work/bench``; each part starts from
+fresh databases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from common import (
+    DATA,
+    OUR_PYTHON,
+    RESULTS,
+    WORK,
+    log,
+    read_json,
+    run_bertopic,
+    run_monitored,
+    write_json,
+)
+from corpora import DESCRIPTIONS, write_synthetic
+from embed import input_file
+from report import fmt, gb, machine, machine_markdown, secs, table
+from run_ours import run_pipeline
+from scores import scores
+
+BENCH_CORPUS = "wordnet"
+PARTS = ("sizes", "incremental", "million", "throughput")
+GB = 1e9
+TARGETS = {
+    "wall_vs_bertopic": 0.8,  # our cold wall <= 0.8 x BERTopic fit_transform (largest size)
+    "peak_rss": 3 * GB,  # our cold build at the largest size
+    "embedding_throughput": 0.9,  # ours >= 0.9 x bare encode
+    "second_build": 0.10,  # <= 10 % of the cold wall
+    "new_texts": 0.10,  # 1 % new texts: <= 10 % of the cold wall
+    "million_rss": 6 * GB,
+}
+WORK_DIR = WORK / "bench"
+
+
+def fresh(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def part_sizes(corpus: str, sizes: list[int]) -> dict[str, Any]:
+    """Ours vs BERTopic on ``corpus`` at each size; a second build at the largest."""
+    out: dict[str, Any] = {"corpus": corpus, "runs": []}
+    for size in sizes:
+        source = input_file(corpus, size)
+        reference = pq.read_table(source, columns=["label"])["label"].to_pylist()
+        run_dir = fresh(WORK_DIR / f"{corpus}-{size}")
+        ours = run_pipeline(source, run_dir, name="cold")
+        bertopic = run_bertopic(source, run_dir)
+        if "topics" in bertopic:
+            bertopic["scores"] = scores(reference, bertopic.pop("topics"))
+        run = {"n_texts": size, "ours": ours, "bertopic": bertopic}
+        if size == max(sizes):
+            run["second"] = run_pipeline(source, run_dir, name="second")
+        out["runs"].append(run)
+    return out
+
+
+def part_incremental(corpus: str, size: int) -> dict[str, Any]:
+    """Cold build on 99 % of ``size`` texts, then +1 % (held out) with and without refit."""
+    held_out = size // 100
+    base = input_file(corpus, size - held_out)
+    full = input_file(corpus, size)
+    plain, refit = fresh(WORK_DIR / "incremental"), fresh(WORK_DIR / "incremental-refit")
+    source = plain / "source.parquet"
+    shutil.copyfile(base, source)
+    cold = run_pipeline(source, plain, name="cold")
+    for suffix in ("", ".wal"):
+        database = plain / f"pipeline.duckdb{suffix}"
+        if database.exists():
+            shutil.copyfile(database, refit / database.name)
+    shutil.copyfile(full, source)
+    shutil.copyfile(full, refit / "source.parquet")
+    added = run_pipeline(source, plain, name="add_1pct")
+    refitted = run_pipeline(
+        refit / "source.parquet", refit, name="add_1pct_refit", extra_vars={"refit": True}
+    )
+    return {
+        "corpus": corpus,
+        "n_cold": size - held_out,
+        "n_added": held_out,
+        "cold": cold,
+        "add_1pct": added,
+        "add_1pct_refit": refitted,
+    }
+
+
+def part_million(n: int) -> dict[str, Any]:
+    """Our cold build on ``n`` synthetic texts with synthetic embeddings."""
+    source = DATA / f"synthetic-{n}.parquet"
+    if not source.exists():
+        log(f"writing {n} synthetic texts to {source}")
+        write_synthetic(source, n)
+    run = run_pipeline(source, fresh(WORK_DIR / f"synthetic-{n}"), name="cold")
+    return {"n_texts": n, "source": str(source), "ours": run}
+
+
+def part_throughput(n: int) -> dict[str, Any]:
+    """Our embedding step vs a bare ``SentenceTransformer.encode`` on ``n`` Debian texts."""
+    source = input_file("debian", n)
+    run_dir = fresh(WORK_DIR / f"throughput-debian-{n}")
+    ours = run_pipeline(source, run_dir, embedding_column=None, name="cold_embedding")
+    embedded = ours.get("row_counts", {}).get("int_embedding_cache")
+    seconds = ours.get("models", {}).get("int_embedding_cache")
+    bare_json = run_dir / "bare_encode.json"
+    measured = run_monitored(
+        [str(OUR_PYTHON), "bench/embed.py", "--bare-encode", str(source), "--json", str(bare_json)],
+        log_path=run_dir / "bare_encode.log",
+    )
+    bare = read_json(bare_json) if bare_json.exists() else {"error": measured.log_path}
+    bare["wall_seconds"] = measured.wall_seconds
+    bare["peak_rss_bytes"] = measured.peak_rss_bytes
+    return {
+        "corpus": "debian",
+        "n_texts": n,
+        "ours": ours,
+        "ours_texts_embedded": embedded,
+        "ours_embedding_seconds": seconds,
+        "ours_texts_per_second": embedded / seconds if embedded and seconds else None,
+        "bare": bare,
+    }
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def verdicts(results: dict[str, Any]) -> list[list[Any]]:
+    """Rows ``target, measured, pass`` for every target whose part ran."""
+    rows: list[list[Any]] = []
+    sizes = results.get("sizes")
+    if sizes and sizes["runs"]:
+        big = sizes["runs"][-1]
+        ours, bt = big["ours"], big["bertopic"]
+        fit = bt.get("seconds", {}).get("fit_transform")
+        r = ratio(ours.get("wall_seconds"), fit)
+        rows.append(
+            [
+                f"{big['n_texts']} texts: our cold `dbt build` wall <= 0.8 x BERTopic "
+                "fit_transform",
+                f"{secs(ours.get('wall_seconds'))} vs {secs(fit)} (x{fmt(r, 2)})",
+                r is not None and r <= TARGETS["wall_vs_bertopic"],
+            ]
+        )
+        o, b = ours.get("scores", {}).get("nmi"), bt.get("scores", {}).get("nmi")
+        rows.append(
+            [
+                f"{big['n_texts']} texts: our NMI >= BERTopic's",
+                f"{fmt(o)} vs {fmt(b)}",
+                o is not None and b is not None and o >= b,
+            ]
+        )
+        rss = ours.get("peak_rss_bytes")
+        rows.append(
+            [
+                f"{big['n_texts']} texts: our peak RSS <= 3 GB",
+                gb(rss),
+                bool(rss) and rss <= TARGETS["peak_rss"],
+            ]
+        )
+        second = big.get("second", {}).get("wall_seconds")
+        r = ratio(second, ours.get("wall_seconds"))
+        rows.append(
+            [
+                "second unchanged build <= 10 % of the cold wall",
+                f"{secs(second)} = {fmt(r, 3)} x cold",
+                r is not None and r <= TARGETS["second_build"],
+            ]
+        )
+    inc = results.get("incremental")
+    if inc:
+        for key, what in (("add_1pct", "1 % new texts"), ("add_1pct_refit", "1 % new, refit")):
+            wall = inc[key].get("wall_seconds")
+            r = ratio(wall, inc["cold"].get("wall_seconds"))
+            rows.append(
+                [
+                    f"{what}: rebuild <= 10 % of the cold wall",
+                    f"{secs(wall)} = {fmt(r, 3)} x cold",
+                    r is not None and r <= TARGETS["new_texts"],
+                ]
+            )
+    thr = results.get("throughput")
+    if thr:
+        r = ratio(thr["ours_texts_per_second"], thr["bare"].get("texts_per_second"))
+        rows.append(
+            [
+                "embedding throughput >= 0.9 x bare encode",
+                f"{fmt(thr['ours_texts_per_second'], 1)} vs "
+                f"{fmt(thr['bare'].get('texts_per_second'), 1)} texts/s (x{fmt(r, 2)})",
+                r is not None and r >= TARGETS["embedding_throughput"],
+            ]
+        )
+    mil = results.get("million")
+    if mil:
+        rss = mil["ours"].get("peak_rss_bytes")
+        rows.append(
+            [
+                f"{mil['n_texts']} texts: our peak RSS <= 6 GB",
+                gb(rss),
+                bool(rss) and rss <= TARGETS["million_rss"],
+            ]
+        )
+    return rows
+
+
+def _score_row(name: str, run: dict[str, Any], wall: float | None) -> list[Any]:
+    s = run.get("scores") or {}
+    return [
+        name,
+        secs(wall),
+        gb(run.get("peak_rss_bytes")),
+        s.get("n_clusters"),
+        s.get("noise_share"),
+        s.get("nmi"),
+        s.get("ari"),
+        s.get("nmi_excluding_noise"),
+    ]
+
+
+def _status(run: dict[str, Any]) -> str:
+    counts = run.get("status_counts") or {}
+    return "; ".join(
+        f"{col.split('.')[-1]}: " + ", ".join(f"{k} {v}" for k, v in values.items())
+        for col, values in counts.items()
+    )
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """bench.md."""
+    sizes = results.get("sizes") or {"runs": []}
+    versions = next(
+        (r["bertopic"].get("versions") for r in sizes["runs"] if r["bertopic"].get("versions")),
+        None,
+    )
+    out = [
+        "# Benchmark: our dbt + DuckDB pipeline vs BERTopic",
+        "",
+        f"Made by `make bench` on {results['finished']}. Corpus of the size and 1 % runs: "
+        f"**{results['corpus']}**: {DESCRIPTIONS[results['corpus']]}. Both methods get the same "
+        "all-MiniLM-L6-v2 vectors (precomputed once with our embedder; ours via var "
+        "`embedding_column`, BERTopic via `fit_transform(docs, embeddings=...)`). BERTopic runs "
+        "with every default in its own venv; with embeddings given it loads no embedding model "
+        "(checked after the fit: `embedding_model` is None) and downloads nothing "
+        "(HF_HUB_OFFLINE=1). Peak RSS = the whole process tree, polled every 0.1 s; "
+        "1 GB = 10^9 bytes.",
+        "",
+        machine_markdown(results["machine"], versions),
+        "## Targets",
+        "",
+        table(["target", "measured", "pass"], verdicts(results)),
+    ]
+    if sizes["runs"]:
+        out += [
+            "## Cold runs: ours vs BERTopic",
+            "",
+            "Ours: wall of the whole `dbt build` (dbt start-up, every model and test, the PNG). "
+            "BERTopic: `fit_transform` alone (process start-up and reading the file excluded).",
+            "",
+        ]
+        rows = []
+        for run in sizes["runs"]:
+            ours, bt = run["ours"], run["bertopic"]
+            n = run["n_texts"]
+            rows.append(_score_row(f"ours, {n}", ours, ours.get("wall_seconds")))
+            fit = bt.get("seconds", {}).get("fit_transform")
+            rows.append(_score_row(f"BERTopic, {n}", bt, fit))
+            rows.append(
+                [
+                    f"ratio ours/BERTopic, {n}",
+                    fmt(ratio(ours.get("wall_seconds"), fit), 2),
+                    fmt(ratio(ours.get("peak_rss_bytes"), bt.get("peak_rss_bytes")), 2),
+                    fmt(ratio(ours.get("scores", {}).get("n_clusters"), bt.get("n_topics")), 2),
+                    "",
+                    fmt(ratio(ours.get("scores", {}).get("nmi"), bt.get("scores", {}).get("nmi"))),
+                    "",
+                    "",
+                ]
+            )
+        out.append(
+            table(
+                ["run", "wall", "peak RSS", "clusters", "noise", "NMI", "ARI", "NMI excl. noise"],
+                rows,
+            )
+        )
+        models = sorted({m for run in sizes["runs"] for m in run["ours"].get("models", {})})
+        header = ["our stage (dbt model execution_time)"] + [
+            f"{r['n_texts']}" for r in sizes["runs"]
+        ]
+        rows = [
+            [m] + [secs(r["ours"].get("models", {}).get(m)) for r in sizes["runs"]] for m in models
+        ]
+        rows.append(
+            ["all dbt tests"] + [secs(r["ours"]["tests"].get("seconds")) for r in sizes["runs"]]
+        )
+        rows.append(
+            ["**total `dbt build` wall**"]
+            + [secs(r["ours"].get("wall_seconds")) for r in sizes["runs"]]
+        )
+        out += ["### Our stages", "", table(header, rows)]
+        stages = [
+            "umap",
+            "hdbscan",
+            "ctfidf_representation",
+            "representative_docs",
+            "other",
+            "fit_transform",
+            "startup_and_read",
+        ]
+        rows = [
+            [s] + [secs(r["bertopic"].get("seconds", {}).get(s)) for r in sizes["runs"]]
+            for s in stages
+        ]
+        rows.append(
+            ["**process wall**"] + [secs(r["bertopic"].get("wall_seconds")) for r in sizes["runs"]]
+        )
+        out += ["### BERTopic stages", "", table(["BERTopic stage", *header[1:]], rows)]
+        big = sizes["runs"][-1]
+        if "second" in big:
+            s = big["second"]
+            out += [
+                "### Second, unchanged build",
+                "",
+                f"On the same database, {big['n_texts']} texts: wall {secs(s.get('wall_seconds'))}"
+                f" (cold {secs(big['ours'].get('wall_seconds'))}), peak RSS "
+                f"{gb(s.get('peak_rss_bytes'))}. {_status(s)}",
+                "",
+            ]
+    inc = results.get("incremental")
+    if inc:
+        rows = []
+        for key in ("cold", "add_1pct", "add_1pct_refit"):
+            run = inc[key]
+            s = run.get("scores") or {}
+            rows.append(
+                [
+                    key,
+                    secs(run.get("wall_seconds")),
+                    gb(run.get("peak_rss_bytes")),
+                    run.get("row_counts", {}).get("fct_text_clusters"),
+                    run.get("row_counts", {}).get("int_embedding_cache"),
+                    _status(run),
+                    s.get("nmi"),
+                ]
+            )
+        out += [
+            "## 1 % new texts",
+            "",
+            f"Cold build on {inc['n_cold']} texts, then the {inc['n_added']} held-out texts "
+            "added to the same source file and rebuilt (and, on a copy of the cold database, "
+            "the same with `--vars '{refit: true}'`). Vectors are precomputed, so nothing is "
+            "embedded here (the embedding cache stays empty; see the throughput part).",
+            "",
+            table(
+                [
+                    "build",
+                    "wall",
+                    "peak RSS",
+                    "texts",
+                    "embedding cache rows",
+                    "how texts were handled",
+                    "NMI",
+                ],
+                rows,
+            ),
+        ]
+    mil = results.get("million")
+    if mil:
+        run = mil["ours"]
+        out += [
+            f"## {mil['n_texts']} synthetic texts",
+            "",
+            "50 Gaussian centres on the unit sphere in 384-d (Zipf-like sizes), each point its "
+            "centre plus noise (cosine to the centre ~0.64), normalised; texts are 4 topic words "
+            "of the centre among filler words; label = centre.",
+            "",
+            table(
+                ["run", "wall", "peak RSS", "clusters", "noise", "NMI", "ARI", "NMI excl. noise"],
+                [_score_row("ours, cold", run, run.get("wall_seconds"))],
+            ),
+            "Stages: "
+            + ", ".join(f"{m} {secs(t)}" for m, t in run.get("models", {}).items() if t >= 1)
+            + f". {_status(run)}",
+            "",
+        ]
+    thr = results.get("throughput")
+    if thr:
+        bare = thr["bare"]
+        out += [
+            "## Embedding throughput",
+            "",
+            f"{thr['n_texts']} Debian package descriptions (synopsis + long description). Ours: "
+            "a cold `dbt build` without precomputed vectors; the `int_embedding_cache` model's "
+            "execution time (model load, reading the texts, encoding, writing the cache). Bare: "
+            f"`SentenceTransformer('{bare.get('model_path')}').encode(texts, batch_size=64)`, "
+            "encode time only, same venv and threads.",
+            "",
+            table(
+                ["", "texts", "seconds", "texts/s"],
+                [
+                    [
+                        "ours (int_embedding_cache)",
+                        thr["ours_texts_embedded"],
+                        secs(thr["ours_embedding_seconds"]),
+                        fmt(thr["ours_texts_per_second"], 1),
+                    ],
+                    [
+                        "bare encode",
+                        bare.get("n_texts"),
+                        secs(bare.get("encode_seconds")),
+                        fmt(bare.get("texts_per_second"), 1),
+                    ],
+                ],
+            ),
+            f"Bare model load: {secs(bare.get('load_seconds'))}; torch threads "
+            f"{bare.get('torch_threads')}. Whole cold build: "
+            f"{secs(thr['ours'].get('wall_seconds'))}.",
+            "",
+        ]
+    for part, data in results.items():
+        if isinstance(data, dict):
+            for run in _runs(data):
+                if run.get("error"):
+                    out += [
+                        f"**{part}: {run.get('name', 'run')} failed**",
+                        "",
+                        "```",
+                        str(run["error"])[-3000:],
+                        "```",
+                        "",
+                    ]
+    return "\n".join(out)
+
+
+def _runs(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every run dict (anything with a wall) inside a part's results."""
+    found: list[dict[str, Any]] = []
+    if "wall_seconds" in data:
+        found.append(data)
+    for value in data.values():
+        if isinstance(value, dict):
+            found += _runs(value)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    found += _runs(item)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description="Benchmark our pipeline against BERTopic; writes bench/results/bench.*",
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"any of {','.join(PARTS)}")
+    parser.add_argument("--corpus", default=BENCH_CORPUS, choices=list(DESCRIPTIONS))
+    parser.add_argument("--sizes", default="10000,100000", help="sizes of the sizes part")
+    parser.add_argument("--million", type=int, default=1_000_000, help="texts of the million part")
+    parser.add_argument("--throughput-texts", type=int, default=3000)
+    parser.add_argument("--output", type=Path, default=RESULTS / "bench", help="stem of .md/.json")
+    args = parser.parse_args()
+    parts = [p for p in args.parts.split(",") if p]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts {sorted(unknown)}")
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    results: dict[str, Any] = {"machine": machine(), "corpus": args.corpus}
+    steps = {
+        "throughput": lambda: part_throughput(args.throughput_texts),
+        "sizes": lambda: part_sizes(args.corpus, sizes),
+        "incremental": lambda: part_incremental(args.corpus, max(sizes)),
+        "million": lambda: part_million(args.million),
+    }
+    for part in parts:
+        log(f"bench: part {part}")
+        start = time.perf_counter()
+        results[part] = steps[part]()
+        results[part]["part_seconds"] = time.perf_counter() - start
+        results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        write_json(args.output.with_suffix(".json"), results)
+        args.output.with_suffix(".md").write_text(markdown(results))
+    log(f"bench: wrote {args.output.with_suffix('.md')} and .json")
+
+
+if __name__ == "__main__":
+    main()
