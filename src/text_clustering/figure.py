@@ -13,6 +13,7 @@ from matplotlib.text import Text
 from .cluster import NOISE
 
 LEGEND_ROWS = 30  # clusters listed in the legend, largest first
+MAX_LABELS = 40  # clusters labelled on the PNG, largest first
 
 
 def cluster_centres(points: np.ndarray, labels: np.ndarray) -> dict[int, tuple[float, float]]:
@@ -86,9 +87,10 @@ def save_cluster_figure(
     """Draw ``points`` ``(n, 2)`` coloured by ``labels`` ``(n,)`` and write a PNG to ``path``.
 
     ``names`` maps a cluster id to its plain-text label, drawn (wrapped) near the median of
-    the cluster's points without overlapping other labels. Noise (-1) is drawn small and grey
-    underneath. A legend lists the largest clusters with their sizes. Point size shrinks with
-    the number of points, so 100k points stay readable. Returns the path written.
+    the cluster's points without overlapping other labels (the ``MAX_LABELS`` largest).
+    Noise (-1) is drawn small and grey underneath. A legend lists the largest clusters with
+    their sizes. Point size shrinks with the number of points, so 100k points stay readable.
+    Returns the path written.
     """
     import matplotlib
 
@@ -134,9 +136,12 @@ def save_cluster_figure(
         )
     fig.tight_layout()
     renderer = fig.canvas.get_renderer()
-    place_labels(
-        ax, cluster_annotations(points, labels, names), [counts[c] for c in clusters], renderer
-    )
+    # Only the largest clusters get a label on the picture: past a few dozen they cover it
+    # (and placing them costs seconds); the interactive map labels every cluster.
+    labelled = {c for _, c, _ in sorted(handles, key=lambda t: (-t[0], t[1]))[:MAX_LABELS]}
+    annotations = cluster_annotations(points, labels, names)
+    kept = [(a, counts[c]) for a, c in zip(annotations, clusters, strict=True) if c in labelled]
+    place_labels(ax, [a for a, _ in kept], [n for _, n in kept], renderer)
     fig.savefig(out, dpi=dpi)
     plt.close(fig)
     return out
