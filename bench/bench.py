@@ -245,6 +245,22 @@ def _score_row(name: str, run: dict[str, Any], wall: float | None) -> list[Any]:
     ]
 
 
+def _overhead(run: dict[str, Any]) -> float | None:
+    """Wall of a build not spent in any model or test: dbt start-up, parsing, between steps."""
+    if run.get("wall_seconds") is None or not run.get("models"):
+        return None
+    return run["wall_seconds"] - sum(run["models"].values()) - run["tests"].get("seconds", 0.0)
+
+
+def _stages(run: dict[str, Any], at_least: float = 0.5) -> str:
+    """The build's models of at least ``at_least`` seconds, its tests and dbt's own time."""
+    models = ", ".join(f"{m} {secs(t)}" for m, t in run.get("models", {}).items() if t >= at_least)
+    return (
+        f"{models}; tests {secs(run.get('tests', {}).get('seconds'))}; "
+        f"dbt start-up and between steps {secs(_overhead(run))}"
+    )
+
+
 def _status(run: dict[str, Any]) -> str:
     counts = run.get("status_counts") or {}
     return "; ".join(
@@ -310,7 +326,8 @@ def markdown(results: dict[str, Any]) -> str:
                 rows,
             )
         )
-        models = sorted({m for run in sizes["runs"] for m in run["ours"].get("models", {})})
+        # Models in the order dbt ran them; the rest of the wall is dbt itself.
+        models = list(dict.fromkeys(m for r in sizes["runs"] for m in r["ours"].get("models", {})))
         header = ["our stage (dbt model execution_time)"] + [
             f"{r['n_texts']}" for r in sizes["runs"]
         ]
@@ -319,6 +336,9 @@ def markdown(results: dict[str, Any]) -> str:
         ]
         rows.append(
             ["all dbt tests"] + [secs(r["ours"]["tests"].get("seconds")) for r in sizes["runs"]]
+        )
+        rows.append(
+            ["dbt start-up and between steps"] + [secs(_overhead(r["ours"])) for r in sizes["runs"]]
         )
         rows.append(
             ["**total `dbt build` wall**"]
@@ -350,7 +370,7 @@ def markdown(results: dict[str, Any]) -> str:
                 "",
                 f"On the same database, {big['n_texts']} texts: wall {secs(s.get('wall_seconds'))}"
                 f" (cold {secs(big['ours'].get('wall_seconds'))}), peak RSS "
-                f"{gb(s.get('peak_rss_bytes'))}. {_status(s)}",
+                f"{gb(s.get('peak_rss_bytes'))}. {_status(s)}. Stages: {_stages(s)}.",
                 "",
             ]
     inc = results.get("incremental")
@@ -390,6 +410,11 @@ def markdown(results: dict[str, Any]) -> str:
                 ],
                 rows,
             ),
+            *(
+                f"- {key} stages: {_stages(inc[key])}"
+                for key in ("cold", "add_1pct", "add_1pct_refit")
+            ),
+            "",
         ]
     mil = results.get("million")
     if mil:
@@ -405,9 +430,7 @@ def markdown(results: dict[str, Any]) -> str:
                 ["run", "wall", "peak RSS", "clusters", "noise", "NMI", "ARI", "NMI excl. noise"],
                 [_score_row("ours, cold", run, run.get("wall_seconds"))],
             ),
-            "Stages: "
-            + ", ".join(f"{m} {secs(t)}" for m, t in run.get("models", {}).items() if t >= 1)
-            + f". {_status(run)}",
+            f"Stages: {_stages(run, at_least=1.0)}. {_status(run)}",
             "",
         ]
     thr = results.get("throughput")
@@ -486,7 +509,15 @@ def main() -> None:
     parser.add_argument("--million", type=int, default=1_000_000, help="texts of the million part")
     parser.add_argument("--throughput-texts", type=int, default=3000)
     parser.add_argument("--output", type=Path, default=RESULTS / "bench", help="stem of .md/.json")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite the .md from the existing .json"
+    )
     args = parser.parse_args()
+    if args.render:
+        args.output.with_suffix(".md").write_text(
+            markdown(read_json(args.output.with_suffix(".json")))
+        )
+        return
     parts = [p for p in args.parts.split(",") if p]
     unknown = set(parts) - set(PARTS)
     if unknown:

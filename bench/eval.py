@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
-from common import RESULTS, WORK, log, run_bertopic, write_json
+from common import RESULTS, WORK, log, read_json, run_bertopic, write_json
 from corpora import DESCRIPTIONS
 from embed import input_file
 from report import fmt, gb, machine, machine_markdown, secs, table
@@ -163,7 +163,14 @@ def main() -> None:
         "--sets", default=DEFAULT_SETS, help=f"corpus[:size],... (default {DEFAULT_SETS})"
     )
     parser.add_argument("--output", type=Path, default=RESULTS / "eval", help="stem of .md/.json")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite the .md from the existing .json"
+    )
     args = parser.parse_args()
+    if args.render:
+        saved = read_json(args.output.with_suffix(".json"))
+        args.output.with_suffix(".md").write_text(markdown(saved["sets"], saved["machine"]))
+        return
     info = machine()
     results: list[dict[str, Any]] = []
     for corpus, size in parse_sets(args.sets):
