@@ -97,6 +97,7 @@ def part_incremental(corpus: str, size: int) -> dict[str, Any]:
         database = plain / f"pipeline.duckdb{suffix}"
         if database.exists():
             shutil.copyfile(database, refit / database.name)
+    shutil.copytree(plain / "target", refit / "target")  # dbt's partial parse state too
     shutil.copyfile(full, source)
     shutil.copyfile(full, refit / "source.parquet")
     added = run_pipeline(source, plain, name="add_1pct")
