@@ -319,16 +319,7 @@ def parse_labels(content: str | None, n: int) -> list[str]:
 
     Raises ``ValueError`` saying what is wrong when the reply is not exactly n usable labels.
     """
-    if not content or not content.strip():
-        raise ValueError("empty reply")
-    text = _FENCE.sub("", content.strip())
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
-        raise ValueError("no JSON object in the reply")
-    try:
-        data = json.loads(text[start : end + 1])
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"malformed JSON ({exc.msg})") from None
+    data = _reply_json(content)
     labels = data.get("labels") if isinstance(data, dict) else None
     if not isinstance(labels, list):
         raise ValueError('the reply has no "labels" list')
@@ -339,13 +330,8 @@ def parse_labels(content: str | None, n: int) -> list[str]:
     return cleaned
 
 
-def parse_group_labels(content: str | None, k: int, n: int) -> list[list[str]]:
-    """Read a relabel reply ``{"groups": [{"group": i, "labels": [...]}, ...]}`` leniently,
-    as :func:`parse_labels` does: exactly ``k`` groups of ``n`` usable labels, returned in
-    group order 1..k (by the ``group`` numbers when they are 1..k, else as listed).
-
-    Raises ``ValueError`` saying what is wrong.
-    """
+def _reply_json(content: str | None) -> Any:
+    """The JSON object in a reply, found leniently (code fences, text around it)."""
     if not content or not content.strip():
         raise ValueError("empty reply")
     text = _FENCE.sub("", content.strip())
@@ -353,9 +339,19 @@ def parse_group_labels(content: str | None, k: int, n: int) -> list[list[str]]:
     if start < 0 or end <= start:
         raise ValueError("no JSON object in the reply")
     try:
-        data = json.loads(text[start : end + 1])
+        return json.loads(text[start : end + 1])
     except json.JSONDecodeError as exc:
         raise ValueError(f"malformed JSON ({exc.msg})") from None
+
+
+def parse_group_labels(content: str | None, k: int, n: int) -> list[list[str]]:
+    """Read a relabel reply ``{"groups": [{"group": i, "labels": [...]}, ...]}`` leniently,
+    as :func:`parse_labels` does: exactly ``k`` groups of ``n`` usable labels, returned in
+    group order 1..k (by the ``group`` numbers when they are 1..k, else as listed).
+
+    Raises ``ValueError`` saying what is wrong.
+    """
+    data = _reply_json(content)
     groups = data.get("groups") if isinstance(data, dict) else None
     if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
         raise ValueError('the reply has no "groups" list of objects')
