@@ -120,13 +120,16 @@ def run_pipeline(
 
 
 def run_results(path: Path) -> dict[str, Any]:
-    """Per-model execution seconds and test totals from dbt's ``run_results.json``."""
+    """Per-model execution seconds, test totals and dbt's elapsed time of the nodes
+    (models and tests, which run side by side on the profile's threads) from
+    ``run_results.json``."""
     if not path.exists():
         return {"models": {}, "tests": {}}
+    data = json.loads(path.read_text())
     models: dict[str, float] = {}
     statuses: dict[str, str] = {}
     tests = {"count": 0, "seconds": 0.0, "not_passed": []}
-    for item in json.loads(path.read_text())["results"]:
+    for item in data["results"]:
         kind, _, rest = item["unique_id"].partition(".")
         name = rest.split(".", 1)[1] if "." in rest else rest
         if kind == "model":
@@ -137,7 +140,12 @@ def run_results(path: Path) -> dict[str, Any]:
             tests["seconds"] += float(item["execution_time"])
             if item["status"] != "pass":
                 tests["not_passed"].append(f"{name}: {item['status']}")
-    return {"models": models, "model_status": statuses, "tests": tests}
+    return {
+        "models": models,
+        "model_status": statuses,
+        "tests": tests,
+        "elapsed": float(data.get("elapsed_time") or 0.0) or None,  # dbt's run of the nodes
+    }
 
 
 def read_database(database: Path, source: Path) -> dict[str, Any]:

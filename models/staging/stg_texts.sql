@@ -1,15 +1,14 @@
 {#-
     One row per input text, from var source_path or source_table (see macros/input.sql).
     text_id: the id column cast to varchar, or a stable id made from the text itself.
+    The input's own vectors (var embedding_column) are not copied here: stg_text_vectors
+    reads them by source_row (copying 100k x 384 floats cost seconds in every build).
 -#}
 {%- set text_column = text_clustering_column('text_column') -%}
 {%- set id_column = text_clustering_column('id_column', required=false) -%}
 {%- do text_clustering_check_ids(id_column) -%}
-{%- set embedding_column = text_clustering_column('embedding_column', required=false) -%}
 {%- set reference_column = text_clustering_column('reference_label_column', required=false) -%}
 {%- set source_id = text_clustering_id_as_text(id_column) if id_column else 'null::varchar' -%}
-{%- set precomputed = 'cast(' ~ embedding_column ~ ' as float[])' if embedding_column
-    else 'null::float[]' -%}
 {%- set reference = 'cast(' ~ reference_column ~ ' as varchar)' if reference_column
     else 'null::varchar' -%}
 
@@ -21,25 +20,35 @@ source as (
 
 ),
 
+numbered as (
+
+    -- the row's position in the input (stg_text_vectors numbers the rows the same way)
+    select
+        row_number() over () as source_row,
+        *
+    from source
+
+),
+
 renamed as (
 
     select
+        source_row,
         {{ source_id }} as source_id,
         cast({{ text_column }} as varchar) as text,
-        {{ precomputed }} as precomputed_embedding,
         {{ reference }} as reference_label
-    from source
+    from numbered
 
 ),
 
 identified as (
 
     select
+        source_row,
         text,
-        precomputed_embedding,
         reference_label,
         coalesce(text, '') as hash_key,
-        row_number() over (partition by coalesce(text, '')) as occurrence,
+        row_number() over (partition by coalesce(text, '') order by source_row) as occurrence,
         text is not null and regexp_matches(text, '[\pL\pN]') as is_embeddable,
         coalesce(
             source_id,
@@ -54,9 +63,9 @@ final as (
 
     select
         text_id,
+        source_row,
         text,
         is_embeddable,
-        precomputed_embedding,
         reference_label
     from identified
 

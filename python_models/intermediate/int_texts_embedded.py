@@ -17,7 +17,8 @@ def model(dbt, session):
 
     texts = dbt.ref("stg_texts").filter("is_embeddable")
     if precomputed:
-        vectors = texts.select("text_id, precomputed_embedding as embedding")
+        own = dbt.ref("stg_text_vectors").select("source_row, precomputed_embedding as embedding")
+        vectors = texts.join(own, "source_row").select("text_id, embedding")
     else:
         keyed = texts.select(f"text_id, {embedding_key_sql(model_name)} as embedding_key")
         vectors = keyed.join(dbt.ref("int_embedding_cache"), "embedding_key").select(

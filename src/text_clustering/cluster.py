@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy.spatial import cKDTree
 
 from .errors import ConfigError
 from .log import log
@@ -35,6 +35,13 @@ NOISE_POLICIES = ("keep", "nearest")
 # worst case over Debian 1k/5k/20k, the demo and fortunes (grid in README "How the defaults
 # were chosen"); WordNet was held out to check it.
 AUTO_EPS_QUANTILE = 0.85
+
+
+def _kd_tree(points: np.ndarray) -> Any:
+    from scipy.spatial import cKDTree  # imported on use: a rebuild that reuses labels skips it
+
+    return cKDTree(points)
+
 
 CLUSTERED_SCHEMA = pa.schema(
     [
@@ -90,7 +97,7 @@ def k_distances(points: np.ndarray, k: int) -> np.ndarray:
     if n < 2:
         return np.zeros(n)
     k = min(k, n - 1)
-    distances, _ = cKDTree(points).query(points, k=k + 1)
+    distances, _ = _kd_tree(points).query(points, k=k + 1)
     return np.asarray(distances)[:, k]
 
 
@@ -166,7 +173,7 @@ def assign_nearest(
     else noise. Returns ``(labels, distance to that nearest reference point)``."""
     if points.shape[0] == 0 or reference.shape[0] == 0:
         return np.full(points.shape[0], NOISE, dtype=np.int32), np.full(points.shape[0], np.inf)
-    distances, index = cKDTree(reference).query(points, k=1)
+    distances, index = _kd_tree(reference).query(points, k=1)
     labels = reference_labels[index].astype(np.int32)
     labels[distances > radius] = NOISE
     return labels, distances
@@ -190,7 +197,7 @@ def reassign_noise(
     clustered = anchor_labels != NOISE
     if noise.size == 0 or not clustered.any():
         return moved
-    distances, index = cKDTree(anchors[clustered]).query(points[noise], k=1)
+    distances, index = _kd_tree(anchors[clustered]).query(points[noise], k=1)
     total = labels.shape[0] if total is None else total
     allowed = int(np.floor(target_share * total))
     budget = max(0, noise.size - allowed)

@@ -19,6 +19,7 @@ import pyarrow as pa
 from .errors import ConfigError, EmbeddingError, InputError
 from .llm import RetryPolicy, client_from_env
 from .log import log, progress
+from .runtime import import_torch
 from .vectors import read_arrow, to_arrow, to_numpy
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -63,10 +64,9 @@ def load_model(name: str = DEFAULT_MODEL) -> Any:
     if path != name or os.path.isdir(path):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
-        import torch
         from sentence_transformers import SentenceTransformer
 
-        torch.set_num_threads(os.cpu_count() or 1)
+        import_torch()  # with the threads of var n_threads
         return SentenceTransformer(path, device="cpu")
     except ImportError as exc:
         raise EmbeddingError(

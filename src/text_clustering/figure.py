@@ -104,16 +104,28 @@ def save_cluster_figure(
     noise = labels == NOISE
     if noise.any():
         ax.scatter(*points[noise].T, s=size * 0.6, c="#c8c8c8", linewidths=0, rasterized=True)
-    clusters = sorted(int(c) for c in np.unique(labels[~noise]))
-    counts = {c: int((labels == c).sum()) for c in clusters}
+    clusters, counts_array = np.unique(labels[~noise], return_counts=True)
+    clusters = [int(c) for c in clusters]
+    counts = dict(zip(clusters, (int(n) for n in counts_array), strict=True))
     cmap = plt.get_cmap("tab20")
-    handles = []
-    for i, c in enumerate(clusters):
-        member = labels == c
-        handle = ax.scatter(
-            *points[member].T, s=size, color=cmap(i % 20), linewidths=0, alpha=0.8, rasterized=True
+    colour_of = {c: cmap(i % 20) for i, c in enumerate(clusters)}
+    if clusters:
+        # One scatter for all clusters (one per cluster costs seconds at hundreds of them),
+        # drawn in cluster order so later clusters lie on top, as before.
+        order = np.argsort(labels, kind="stable")
+        order = order[labels[order] != NOISE]
+        index = np.searchsorted(np.array(clusters), labels[order])
+        palette = np.array([cmap(i % 20) for i in range(20)])
+        ax.scatter(
+            *points[order].T,
+            s=size,
+            c=palette[index % 20],
+            linewidths=0,
+            alpha=0.8,
+            rasterized=True,
         )
-        handles.append((counts[c], c, handle))
+    # legend entries: one marker per cluster, only for those listed
+    handles = [(counts[c], c, colour_of[c]) for c in clusters]
     ax.set_xticks([])
     ax.set_yticks([])
     share = noise.mean() if len(labels) else 0.0
@@ -122,13 +134,17 @@ def save_cluster_figure(
     )
     largest = sorted(handles, key=lambda t: (-t[0], t[1]))[:LEGEND_ROWS]
     if largest:
+        from matplotlib.lines import Line2D
+
         ax.legend(
-            [h for _, _, h in largest],
+            [
+                Line2D([], [], linestyle="", marker="o", markersize=4, color=colour, alpha=0.8)
+                for _, _, colour in largest
+            ],
             [f"{textwrap.shorten(str(names.get(c, c)), 40)} ({n})" for n, c, _ in largest],
             loc="upper left",
             bbox_to_anchor=(1.01, 1.0),
             fontsize=7,
-            markerscale=max(1.0, 6 / np.sqrt(size)),
             title="clusters (texts)"
             + (f", largest {LEGEND_ROWS}" if len(handles) > LEGEND_ROWS else ""),
             title_fontsize=8,

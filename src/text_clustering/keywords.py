@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from sklearn.feature_extraction.text import CountVectorizer
 
 KEYWORD_MODEL_NAME = "c-tf-idf"
 # Words of 2+ characters that start with a letter (keeps "c++", "3d" is dropped, "mp3" kept).
@@ -43,6 +42,8 @@ def class_tfidf(
     for text, c in zip(documents, classes, strict=True):
         by_class[c].append(text or "")
     joined = [" ".join(by_class[c]) for c in ids]
+    from sklearn.feature_extraction.text import CountVectorizer  # ~2 s to import: only here
+
     vectorizer = CountVectorizer(stop_words="english", token_pattern=TOKEN_PATTERN, lowercase=True)
     try:
         counts = vectorizer.fit_transform(joined).astype(np.float64)

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 
 from .cluster import NOISE
 
@@ -57,6 +56,12 @@ def clustering_metrics(
     """The metrics of one clustering: ``labels`` ``(n,)`` (-1 = noise), ``points`` ``(n, 2)``,
     optional ``reference`` labels ``(n,)``. Undefined values (e.g. silhouette with fewer
     than two clusters) are None."""
+    from sklearn.metrics import (  # ~2 s to import: only when metrics are computed
+        adjusted_rand_score,
+        normalized_mutual_info_score,
+        silhouette_score,
+    )
+
     n = int(labels.size)
     clustered = labels != NOISE
     sizes = np.array(sorted(Counter(labels[clustered].tolist()).values()), dtype=float)
@@ -68,7 +73,8 @@ def clustering_metrics(
         "median_cluster_size": float(np.median(sizes)) if sizes.size else None,
         "silhouette": None,
     }
-    kept_points, kept_labels = points[clustered], labels[clustered]
+    # float64: scikit-learn computes float32 distances in slow upcast chunks (2 s vs 0.3 s)
+    kept_points, kept_labels = points[clustered].astype(np.float64), labels[clustered]
     if sizes.size >= 2 and kept_labels.size > sizes.size:
         sample = min(SILHOUETTE_SAMPLE, kept_labels.size)
         out["silhouette"] = float(

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -65,33 +67,63 @@ def project(
     n = vectors.shape[0]
     if n == 0:
         return np.zeros((0, 2), dtype=np.float32)
-    if n < MIN_UMAP_ROWS or n_distinct(vectors) < MIN_UMAP_ROWS:
+    if needs_pca(vectors):
         log(f"projected {n} texts with PCA: too few distinct embeddings for UMAP")
         return _pca_2d(vectors)
+    graph = knn_graph(vectors, n_neighbors, metric=metric)
+    return umap_layout(vectors, graph, min_dist=min_dist, metric=metric, random_state=random_state)
+
+
+def needs_pca(vectors: np.ndarray) -> bool:
+    """Too few distinct vectors for a UMAP layout (see ``MIN_UMAP_ROWS``)."""
+    n = vectors.shape[0]
+    return n < MIN_UMAP_ROWS or n_distinct(vectors) < MIN_UMAP_ROWS
+
+
+def knn_graph(
+    vectors: np.ndarray, n_neighbors: int, *, metric: str = "cosine"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The exact ``min(n_neighbors, n - 1)``-NN graph of the rows: ``(distances, indices)``."""
     start = time.perf_counter()
-    k = min(n_neighbors, n - 1)
-    knn_distances, knn_indices = exact_knn(vectors, k, metric=metric)
+    k = min(n_neighbors, vectors.shape[0] - 1)
+    graph = exact_knn(vectors, k, metric=metric)
     log(
-        f"projection: exact {k}-NN graph of {n} texts in {time.perf_counter() - start:.1f}s "
-        f"({threads_in_use()} threads); UMAP layout next (single-threaded: fixed random_state)"
+        f"projection: exact {k}-NN graph of {vectors.shape[0]} texts in "
+        f"{time.perf_counter() - start:.1f}s ({threads_in_use()} threads)"
     )
+    return graph
+
+
+def umap_layout(
+    vectors: np.ndarray,
+    graph: tuple[np.ndarray, np.ndarray],
+    *,
+    min_dist: float = 0.0,
+    metric: str = "cosine",
+    random_state: int = 42,
+) -> np.ndarray:
+    """UMAP's 2-D layout of ``vectors`` from their :func:`knn_graph` (one thread: a fixed
+    ``random_state`` makes umap-learn's optimisation single-threaded)."""
+    start = time.perf_counter()
+    distances, indices = graph
     with cached_jit():
         import umap  # imported here: numba's cache must be set up first
 
         reducer = umap.UMAP(
             n_components=2,
-            n_neighbors=k,
+            n_neighbors=indices.shape[1],
             min_dist=min_dist,
             metric=metric,
             random_state=random_state,
             n_jobs=1,  # a fixed random_state makes umap-learn single-threaded anyway
-            precomputed_knn=(knn_indices, knn_distances, None),
+            precomputed_knn=(indices, distances, None),
         )
         with warnings.catch_warnings():
             # "no search index: transform() unavailable" and "n_jobs overridden": expected.
             warnings.simplefilter("ignore", UserWarning)
             points = reducer.fit_transform(vectors).astype(np.float32)
-    log(f"projected {n}/{n} texts with UMAP in {time.perf_counter() - start:.1f}s")
+    n = vectors.shape[0]
+    log(f"projected {n}/{n} texts with UMAP; layout in {time.perf_counter() - start:.1f}s")
     return points
 
 
@@ -132,16 +164,25 @@ def transform(
     metric: str = "cosine",
     index: ExactKNN | None = None,
 ) -> np.ndarray:
-    """Place new ``vectors`` on a fitted map: the weighted mean of the positions of their
-    ``n_neighbors`` nearest fitted vectors, weights ``exp(-(d - d_min) / mean(d - d_min))``
-    (the nearest counts most); a copy of a fitted text (distance <= 1e-6) lands on it.
-    ``index`` is an optional :class:`ExactKNN` over ``fit_vectors``, reused across batches."""
+    """Place new ``vectors`` on a fitted map (:func:`place` on their ``n_neighbors`` nearest
+    fitted vectors). ``index`` is an optional :class:`ExactKNN` over ``fit_vectors``,
+    reused across batches."""
     if vectors.shape[0] == 0:
         return np.zeros((0, 2), dtype=np.float32)
     k = min(n_neighbors, fit_vectors.shape[0])
     if index is None:
         index = ExactKNN(fit_vectors, metric=metric)
     distances, neighbours = index.query(vectors, k)
+    return place(distances, neighbours, fit_points)
+
+
+def place(distances: np.ndarray, neighbours: np.ndarray, fit_points: np.ndarray) -> np.ndarray:
+    """Positions from the nearest fitted texts (``(n, k)`` distances and indices, nearest
+    first): the weighted mean of their positions, weights ``exp(-(d - d_min) / mean(d -
+    d_min))`` (the nearest counts most); a copy of a fitted text (distance <= 1e-6) lands
+    on it."""
+    if distances.shape[0] == 0:
+        return np.zeros((0, 2), dtype=np.float32)
     gaps = np.maximum(distances - distances[:, :1], 0.0)
     scale = gaps.mean(axis=1, keepdims=True)
     weights = np.exp(-gaps / np.where(scale > 0, scale, 1.0))
@@ -207,15 +248,20 @@ def project_incremental(
     sample = sample.limit(settings.max_fit_rows)
     fit_ids = read_arrow(sample)["text_id"].combine_chunks()
     fit_ids_sorted, fit_vectors = _vectors_for(connection, embedded, fit_ids)
-    fit_points = project(fit_vectors, **settings.umap_params())
     in_fit = pc.is_in(index["text_id"], value_set=fit_ids_sorted).to_numpy(zero_copy_only=False)
     rest = index["text_id"].filter(pa.array(~in_fit)).combine_chunks()
     fit_hashes = index["embedding_hash"].filter(pa.array(in_fit))
     fit_id = _fit_id(settings, fit_ids_sorted, fit_hashes)
+    if needs_pca(fit_vectors):
+        fit_points = project(fit_vectors, **settings.umap_params())
+        neighbours = _neighbours_onto(connection, embedded, rest, fit_vectors, settings, batch_size)
+    else:
+        graph = knn_graph(fit_vectors, settings.n_neighbors, metric=settings.metric)
+        fit_points, neighbours = _search_during_layout(
+            connection, embedded, rest, fit_vectors, graph, settings, batch_size
+        )
     parts = [_rows(fit_ids_sorted, fit_points, FIT)]
-    parts += _project_onto(
-        connection, embedded, rest, fit_vectors, fit_points, settings, TRANSFORM, batch_size
-    )
+    parts += [_rows(ids, place(d, i, fit_points), TRANSFORM) for ids, d, i in neighbours]
     return _finish(index, parts, fit_id, settings)
 
 
@@ -301,21 +347,122 @@ def _project_onto(
     batch_size: int,
 ) -> list[pa.Table]:
     """Project the texts ``ids`` onto the fit, ``batch_size`` at a time (bounded memory)."""
-    total = len(ids)
-    if total == 0:
-        return []
-    k = min(settings.n_neighbors, fit_vectors.shape[0])
-    nn = ExactKNN(fit_vectors, metric=settings.metric)
-    start, done, parts = time.perf_counter(), 0, []
-    last_log = start
-    for batch_ids, vectors in _stream_vectors(connection, embedded, ids, batch_size):
-        points = transform(fit_vectors, fit_points, vectors, n_neighbors=k, index=nn)
-        parts.append(_rows(batch_ids, points, source))
-        done += len(batch_ids)
-        if time.perf_counter() - last_log > 10 or done == total:
-            progress("projection: projected onto the fit", done, total, start)
-            last_log = time.perf_counter()
-    return parts
+    neighbours = _neighbours_onto(connection, embedded, ids, fit_vectors, settings, batch_size)
+    return [_rows(batch, place(d, i, fit_points), source) for batch, d, i in neighbours]
+
+
+def _neighbours_onto(
+    connection: Any,
+    embedded: Any,
+    ids: pa.Array,
+    fit_vectors: np.ndarray,
+    settings: ProjectionSettings,
+    batch_size: int,
+) -> list[tuple[pa.Array, np.ndarray, np.ndarray]]:
+    """Per batch of the texts ``ids``: ``(ids, distances, indices)`` of their nearest fitted
+    texts. Vectors are read ``batch_size`` at a time; only the neighbour lists are kept
+    (``k`` floats and ints per text)."""
+    search = _NeighbourSearch(connection, embedded, ids, fit_vectors, settings, batch_size)
+    search.work()
+    return search.results()
+
+
+class _NeighbourSearch:
+    """The nearest fitted texts of ``ids``, batch by batch; :meth:`work` may run on several
+    threads at once (each takes the next batch), and the results do not depend on which
+    thread did which batch."""
+
+    def __init__(
+        self,
+        connection: Any,
+        embedded: Any,
+        ids: pa.Array,
+        fit_vectors: np.ndarray,
+        settings: ProjectionSettings,
+        batch_size: int,
+    ) -> None:
+        self.total = len(ids)
+        self.k = min(settings.n_neighbors, fit_vectors.shape[0])
+        self.index = ExactKNN(fit_vectors, metric=settings.metric) if self.total else None
+        self._batches = enumerate(_stream_vectors(connection, embedded, ids, batch_size))
+        self._lock = threading.Lock()
+        self._found: dict[int, tuple[pa.Array, np.ndarray, np.ndarray]] = {}
+        self._done = 0
+        self._start = self._last_log = time.perf_counter()
+        self.stop = False  # set to make every worker return after its current batch
+
+    def work(self) -> None:
+        """Search batches until none is left."""
+        while self.total and not self.stop:
+            with self._lock:  # DuckDB's reader: one thread at a time
+                try:
+                    number, (batch_ids, vectors) = next(self._batches)
+                except StopIteration:
+                    return
+            assert self.index is not None
+            distances, indices = self.index.query(vectors, self.k)
+            with self._lock:
+                self._found[number] = (batch_ids, distances, indices.astype(np.int32))
+                self._done += len(batch_ids)
+                now = time.perf_counter()
+                if now - self._last_log > 10 or self._done == self.total:
+                    progress(
+                        "projection: nearest fitted texts found for",
+                        self._done,
+                        self.total,
+                        self._start,
+                    )
+                    self._last_log = now
+
+    def results(self) -> list[tuple[pa.Array, np.ndarray, np.ndarray]]:
+        """``(ids, distances, indices)`` per batch, in the order of ``ids``."""
+        return [self._found[number] for number in sorted(self._found)]
+
+
+def _search_during_layout(
+    connection: Any,
+    embedded: Any,
+    rest: pa.Array,
+    fit_vectors: np.ndarray,
+    graph: tuple[np.ndarray, np.ndarray],
+    settings: ProjectionSettings,
+    batch_size: int,
+) -> tuple[np.ndarray, list[tuple[pa.Array, np.ndarray, np.ndarray]]]:
+    """UMAP's layout of the fit, and meanwhile the nearest fitted texts of ``rest``.
+
+    The layout runs on one core (fixed ``random_state``), so one worker searches alongside
+    it, and once it is done as many workers as threads. Every worker's matrix products use
+    one thread: a batch's result is then the same whichever worker took it and whenever the
+    layout finished (deterministic), and N one-thread workers run as fast as one N-thread
+    search. torch, DuckDB and the layout (between epochs) release the GIL; the layout does
+    not touch DuckDB.
+    """
+    from .runtime import import_torch
+
+    torch = import_torch()
+    threads = torch.get_num_threads()
+    search = _NeighbourSearch(connection, embedded, rest, fit_vectors, settings, batch_size)
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="transform") as pool:
+            workers = [pool.submit(search.work)]
+            try:
+                points = umap_layout(
+                    fit_vectors,
+                    graph,
+                    min_dist=settings.min_dist,
+                    metric=settings.metric,
+                    random_state=settings.random_state,
+                )
+            except BaseException:
+                search.stop = True  # the worker returns after its batch
+                raise
+            workers += [pool.submit(search.work) for _ in range(threads - 1)]
+            for worker in workers:
+                worker.result()
+    finally:
+        torch.set_num_threads(threads)
+    return points, search.results()
 
 
 def _rows(ids: pa.Array, points: np.ndarray, source: str) -> pa.Table:

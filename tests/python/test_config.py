@@ -47,3 +47,30 @@ def test_read_str_and_unset_values():
     assert is_unset("null") and is_unset("") and not is_unset("x")
     with pytest.raises(ConfigError, match="`metric` must be a non-empty string"):
         read_str("metric", None)
+
+
+def test_the_package_exports_its_names_and_imports_heavy_modules_only_on_use():
+    import subprocess
+    import sys
+
+    import text_clustering
+
+    assert set(text_clustering.__all__) == set(text_clustering._EXPORTS)
+    import text_clustering.cluster
+    import text_clustering.project
+
+    # the functions, not the submodules of the same name
+    assert text_clustering.cluster.__name__ == "cluster"
+    assert text_clustering.project.__name__ == "project"
+    for name in text_clustering.__all__:
+        assert getattr(text_clustering, name) is not None
+    # the dbt plugin (loaded by every dbt run) and the config readers pull in no heavy module
+    code = (
+        "import sys, text_clustering.dbt_plugin; from text_clustering import read_int; "
+        "print(sorted(m for m in ('sklearn', 'torch', 'umap', 'matplotlib', 'scipy.spatial') "
+        "if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"

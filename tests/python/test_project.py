@@ -108,6 +108,29 @@ def test_only_max_fit_rows_are_fitted_and_the_rest_is_projected_near_its_group()
     )
 
 
+def test_texts_outside_the_fit_are_placed_by_transform_while_umap_lays_out_the_fit():
+    # the rest's neighbours are searched on a second thread during the UMAP layout (with
+    # one torch thread fewer): the positions must be what transform() gives on the finished
+    # fit, up to the float rounding of another thread count
+    x, _ = gaussian_groups(n_per_group=40)
+    con = duckdb.connect()
+    out = project_incremental(con, embedded_relation(con, x), None, SETTINGS, batch_size=7)
+    ids = out["text_id"].to_pylist()
+    sources = out["projection_source"].to_pylist()
+    points = to_numpy(out, "projection")
+    fit = [i for i, source in enumerate(sources) if source == "fit"]
+    rest = [i for i, source in enumerate(sources) if source == "transform"]
+    by_id = {f"id{i:04d}": i for i in range(len(x))}
+    expected = transform(
+        x[[by_id[ids[i]] for i in fit]],
+        points[fit],
+        x[[by_id[ids[i]] for i in rest]],
+        n_neighbors=SETTINGS.n_neighbors,
+        metric=SETTINGS.metric,
+    )
+    np.testing.assert_allclose(points[rest], expected, atol=1e-3)
+
+
 def test_the_fit_sample_is_chosen_by_hash_not_by_position():
     x, _ = gaussian_groups(n_per_group=40)
     con = duckdb.connect()
@@ -198,6 +221,22 @@ def test_blocked_knn_matches_scikit_learn(metric):
     )
     np.testing.assert_array_equal(indices, expected_i)
     np.testing.assert_allclose(distances, expected_d, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@pytest.mark.parametrize("block", [7, 64, 4096])
+def test_symmetric_self_knn_matches_scikit_learn(metric, block):
+    # each pair of blocks is multiplied once and serves both: blocks that do not divide n,
+    # one block, and many must all give the exact neighbours
+    from sklearn.neighbors import NearestNeighbors
+
+    x = np.random.default_rng(5).normal(size=(150, 9)).astype(np.float32)
+    distances, indices = exact_knn(x, 6, metric=metric, block=block)
+    expected_d, expected_i = (
+        NearestNeighbors(n_neighbors=6, metric=metric, algorithm="brute").fit(x).kneighbors(x)
+    )
+    np.testing.assert_array_equal(indices, expected_i)
+    np.testing.assert_allclose(distances, expected_d, rtol=1e-4, atol=1e-4)
 
 
 def test_self_knn_lists_each_point_first_even_among_duplicates():

@@ -1,0 +1,38 @@
+{#-
+    The input's own vectors (var embedding_column), by source_row: a view, so the vectors
+    are read from the input when int_texts_embedded needs them and never copied. Rows are
+    numbered exactly as in stg_texts. Without var embedding_column: no rows.
+-#}
+{{ config(materialized='view') }}
+{%- set embedding_column = text_clustering_column('embedding_column', required=false) %}
+-- depends_on: {{ ref('stg_texts') }} (built after it, so `--select stg_texts+` includes it)
+
+with
+
+source as (
+
+    select * from {{ text_clustering_source() }}
+
+),
+
+numbered as (
+
+    select
+        row_number() over () as source_row,
+        *
+    from source
+
+),
+
+final as (
+
+    select
+        source_row,
+        {{ 'cast(' ~ embedding_column ~ ' as float[])' if embedding_column
+            else 'null::float[]' }} as precomputed_embedding
+    from numbered
+    where {{ 'true' if embedding_column else 'false' }}
+
+)
+
+select * from final
