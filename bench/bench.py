@@ -209,12 +209,15 @@ def verdicts(results: dict[str, Any]) -> list[list[Any]]:
         )
     thr = results.get("throughput")
     if thr:
-        r = ratio(thr["ours_texts_per_second"], thr["bare"].get("texts_per_second"))
+        bare = thr["bare"]
+        step = bare.get("step_texts_per_second")
+        r = ratio(thr["ours_texts_per_second"], step)
         rows.append(
             [
-                "embedding throughput >= 0.9 x bare encode",
-                f"{fmt(thr['ours_texts_per_second'], 1)} vs "
-                f"{fmt(thr['bare'].get('texts_per_second'), 1)} texts/s (x{fmt(r, 2)})",
+                "embedding throughput >= 0.9 x bare encode (both with imports and model load)",
+                f"{fmt(thr['ours_texts_per_second'], 1)} vs {fmt(step, 1)} texts/s "
+                f"(x{fmt(r, 2)}; vs encode alone {fmt(bare.get('texts_per_second'), 1)}: "
+                f"x{fmt(ratio(thr['ours_texts_per_second'], bare.get('texts_per_second')), 2)})",
                 r is not None and r >= TARGETS["embedding_throughput"],
             ]
         )
@@ -465,9 +468,11 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             f"{thr['n_texts']} Debian package descriptions (synopsis + long description). Ours: "
             "a cold `dbt build` without precomputed vectors; the `int_embedding_cache` model's "
-            "execution time (model load, reading the texts, encoding, writing the cache). Bare: "
+            "execution time (importing torch and sentence-transformers, loading the model, "
+            "reading the texts, encoding, writing the cache). Bare: a fresh process running "
             f"`SentenceTransformer('{bare.get('model_path')}').encode(texts, batch_size=64)`, "
-            "encode time only, same venv and threads.",
+            "same venv and threads, timed from the imports to the end of `encode` (the same "
+            "work but for reading and writing), and its encode alone.",
             "",
             table(
                 ["", "texts", "seconds", "texts/s"],
@@ -479,14 +484,26 @@ def markdown(results: dict[str, Any]) -> str:
                         fmt(thr["ours_texts_per_second"], 1),
                     ],
                     [
-                        "bare encode",
+                        "bare: imports + model load + encode",
+                        bare.get("n_texts"),
+                        secs(
+                            sum(
+                                bare.get(k) or 0.0
+                                for k in ("import_seconds", "load_seconds", "encode_seconds")
+                            )
+                        ),
+                        fmt(bare.get("step_texts_per_second"), 1),
+                    ],
+                    [
+                        "bare: encode alone",
                         bare.get("n_texts"),
                         secs(bare.get("encode_seconds")),
                         fmt(bare.get("texts_per_second"), 1),
                     ],
                 ],
             ),
-            f"Bare model load: {secs(bare.get('load_seconds'))}; torch threads "
+            f"Bare imports: {secs(bare.get('import_seconds'))}; model load: "
+            f"{secs(bare.get('load_seconds'))}; torch threads "
             f"{bare.get('torch_threads')}. Whole cold build: "
             f"{secs(thr['ours'].get('wall_seconds'))}.",
             "",
@@ -536,6 +553,11 @@ def main() -> None:
     parser.add_argument(
         "--render", action="store_true", help="only rewrite the .md from the existing .json"
     )
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the other parts' results of the existing .json (rerun only --parts)",
+    )
     args = parser.parse_args()
     if args.render:
         args.output.with_suffix(".md").write_text(
@@ -547,7 +569,10 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown parts {sorted(unknown)}")
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    results: dict[str, Any] = {"machine": machine(), "corpus": args.corpus}
+    results: dict[str, Any] = {}
+    if args.update and args.output.with_suffix(".json").exists():
+        results = read_json(args.output.with_suffix(".json"))
+    results.update({"machine": machine(), "corpus": args.corpus})
     steps = {
         "throughput": lambda: part_throughput(args.throughput_texts),
         "sizes": lambda: part_sizes(args.corpus, sizes),

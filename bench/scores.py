@@ -7,14 +7,20 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics import (
+    adjusted_mutual_info_score,
+    adjusted_rand_score,
+    normalized_mutual_info_score,
+)
 
 NOISE = -1
 
 
 def scores(reference: Sequence[Any], predicted: Sequence[int]) -> dict[str, float | int | None]:
-    """Clusters found, noise share, NMI and ARI against ``reference`` (noise counted as its own
-    group, as one more cluster label), and NMI / ARI on the non-noise texts only."""
+    """Clusters found, noise share, NMI, ARI and AMI against ``reference`` (noise counted as
+    its own group, as one more cluster label), and NMI / ARI on the non-noise texts only.
+    AMI is NMI corrected for chance: NMI grows with the number of clusters even when they
+    are random, AMI does not."""
     ref = np.asarray([str(r) for r in reference])
     got = np.asarray(predicted, dtype=np.int64)
     if ref.shape != got.shape:
@@ -26,6 +32,7 @@ def scores(reference: Sequence[Any], predicted: Sequence[int]) -> dict[str, floa
         "noise_share": float((~kept).mean()) if got.size else None,
         "nmi": float(normalized_mutual_info_score(ref, got)),
         "ari": float(adjusted_rand_score(ref, got)),
+        "ami": float(adjusted_mutual_info_score(ref, got)),
         "nmi_excluding_noise": None,
         "ari_excluding_noise": None,
     }

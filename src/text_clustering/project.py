@@ -4,6 +4,7 @@ UMAP is *fitted* on at most ``max_fit_rows`` texts (a deterministic sample: the 
 ``md5(text_id)``), and every other text is *projected* onto that fit: its position is the
 weighted mean of the positions of its ``n_neighbors`` nearest fitted texts (exact search in
 the embedding space, in batches; the same initialisation umap-learn's ``transform`` uses).
+That search runs while UMAP lays out the fit on one core (:func:`_search_during_layout`).
 :func:`project_incremental` keeps the previous build's fit and positions when the settings
 and the fitted texts did not change, so adding 1 % of texts projects only those.
 """
