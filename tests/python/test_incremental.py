@@ -77,8 +77,13 @@ def test_unchanged_rebuild_reuses_everything(builds):
     assert states[1] == states[0]
     assert "embeddings: 0 new or changed text(s) to add" in logs[1]
     assert "reusing the previous fit" in logs[1] and "fitting UMAP" not in logs[1]
-    for report in ("rpt_cluster_metrics", "rpt_text_clusters_figure", "rpt_text_clusters_report"):
-        assert f"{report}: inputs unchanged since the last build" in logs[1]
+    for model in (
+        "int_cluster_keywords",
+        "rpt_cluster_metrics",
+        "rpt_text_clusters_figure",
+        "rpt_text_clusters_report",
+    ):
+        assert f"{model}: inputs unchanged since the last build" in logs[1]
 
 
 def test_new_texts_are_only_projected_and_assigned(builds):
@@ -95,6 +100,8 @@ def test_new_texts_are_only_projected_and_assigned(builds):
     assert states[2]["labels"] == states[1]["labels"]  # same clusters, same labels
     assert f"{HELD_OUT} new or changed text(s) to project" in logs[2]
     assert "fitting UMAP" not in logs[2]
+    # keywords come from the fitted texts only: new texts leave them (and the prompts) as is
+    assert "int_cluster_keywords: inputs unchanged since the last build" in logs[2]
 
 
 def test_var_refit_fits_again(builds):
