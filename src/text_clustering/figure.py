@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-from matplotlib.text import Text
 
 from .cluster import NOISE
 
@@ -42,6 +41,8 @@ def _overlaps(box, placed) -> bool:  # type: ignore[no-untyped-def]
 def place_labels(ax, annotations, sizes, renderer) -> list:  # type: ignore[no-untyped-def]
     """Draw the labels largest cluster first; a label that would overlap one already drawn
     moves to the nearest free spot around its centre (with a thin line back to it)."""
+    from matplotlib.text import Text  # matplotlib loads on drawing only
+
     placed, texts = [], []
     steps = [(0, 0)] + [
         (r * np.cos(a), r * np.sin(a))
