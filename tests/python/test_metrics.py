@@ -58,3 +58,39 @@ def test_metrics_table_is_one_row_in_text_id_order():
     row = metrics_table(table, reference_column="reference_label").to_pylist()[0]
     assert row["n_clusters"] == 2 and row["ari"] == pytest.approx(1.0)
     assert metrics_table(table).to_pylist()[0]["nmi"] is None
+
+
+def test_nmi_ari_and_silhouette_equal_scikit_learns():
+    # our NumPy versions (no 2.5 s import of sklearn.metrics) on random partitions, with
+    # noise, single clusters, singletons, and a silhouette sample drawn like sklearn's
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+
+    from text_clustering.metrics import ari, nmi, silhouette
+
+    rng = np.random.default_rng(0)
+    checked_silhouettes = 0
+    for _ in range(200):
+        n = int(rng.integers(1, 60))
+        reference = [f"c{x}" for x in rng.integers(0, int(rng.integers(1, 6)), n)]
+        labels = rng.integers(-1, int(rng.integers(1, 8)), n)
+        assert nmi(reference, labels) == pytest.approx(
+            normalized_mutual_info_score(reference, labels), abs=1e-12
+        )
+        assert ari(reference, labels) == pytest.approx(
+            adjusted_rand_score(reference, labels), abs=1e-12
+        )
+        k = len(set(labels.tolist()))
+        sample = int(rng.integers(2, n + 1)) if n > 2 else n
+        if 2 <= k <= n - 1 and 2 <= len(set(labels[_sample(n, sample)].tolist())) <= sample - 1:
+            points = rng.normal(size=(n, 2)).astype(np.float32)
+            expected = silhouette_score(
+                points.astype(np.float64), labels, sample_size=sample, random_state=3
+            )
+            got = silhouette(points, labels, sample_size=sample, random_state=3)
+            assert got == pytest.approx(expected, abs=1e-12)
+            checked_silhouettes += 1
+    assert checked_silhouettes > 50
+
+
+def _sample(n, size):
+    return np.random.RandomState(3).permutation(n)[:size]
