@@ -67,7 +67,10 @@ def _entropy(counts: np.ndarray) -> float:
 
 def nmi(reference: Sequence[Any], labels: Sequence[Any]) -> float:
     """Normalised mutual information (arithmetic mean of the two entropies)."""
-    table = _contingency(reference, labels)
+    return _nmi(_contingency(reference, labels))
+
+
+def _nmi(table: np.ndarray) -> float:
     if table.shape[0] == table.shape[1] <= 1:
         return 1.0  # one class and one cluster (or nothing): identical partitions
     n = table.sum()
@@ -81,7 +84,10 @@ def nmi(reference: Sequence[Any], labels: Sequence[Any]) -> float:
 
 def ari(reference: Sequence[Any], labels: Sequence[Any]) -> float:
     """Adjusted Rand index, from the pair confusion matrix."""
-    table = _contingency(reference, labels)
+    return _ari(_contingency(reference, labels))
+
+
+def _ari(table: np.ndarray) -> float:
     n = table.sum()
     sum_squares = float((table**2).sum())
     rows, cols = table.sum(axis=1), table.sum(axis=0)
@@ -157,8 +163,9 @@ def clustering_metrics(
         ref = [r for r, keep in zip(reference or [], mask, strict=False) if keep]
         got = labels[mask]
         defined = reference is not None and got.size > 0
-        out[f"nmi{suffix}"] = nmi(ref, got) if defined else None
-        out[f"ari{suffix}"] = ari(ref, got) if defined else None
+        table = _contingency(ref, got) if defined else None  # shared by NMI and ARI
+        out[f"nmi{suffix}"] = _nmi(table) if table is not None else None
+        out[f"ari{suffix}"] = _ari(table) if table is not None else None
         out[f"purity{suffix}"] = purity(ref, got) if defined else None
     return out
 
