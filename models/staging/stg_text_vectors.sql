@@ -9,18 +9,9 @@
 
 with
 
-source as (
-
-    select * from {{ text_clustering_source() }}
-
-),
-
 numbered as (
 
-    select
-        row_number() over () as source_row,
-        *
-    from source
+    select * from {{ text_clustering_numbered_source() }}
 
 ),
 

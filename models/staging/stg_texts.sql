@@ -14,19 +14,9 @@
 
 with
 
-source as (
-
-    select * from {{ text_clustering_source() }}
-
-),
-
 numbered as (
 
-    -- the row's position in the input (stg_text_vectors numbers the rows the same way)
-    select
-        row_number() over () as source_row,
-        *
-    from source
+    select * from {{ text_clustering_numbered_source() }}
 
 ),
 
