@@ -2,7 +2,9 @@
 
 Clusters are fitted (DBSCAN with eps chosen from the data unless var eps is set, or HDBSCAN)
 on the texts UMAP was fitted on; every other text is assigned to its nearest fitted
-neighbour's cluster. With an unchanged projection fit and settings, known texts keep their
+neighbour's cluster. Noise then joins the cluster whose centroid in the embedding space is
+most similar when it lies within that cluster's reach (var noise_policy: centroid; keep
+leaves it noise). With an unchanged projection fit and settings, known texts keep their
 labels and only new texts are assigned.
 """
 
@@ -10,6 +12,7 @@ from text_clustering import (
     CLUSTERED_SCHEMA,
     ClusterSettings,
     cluster_incremental,
+    embeddings_reader,
     read_arrow,
     read_float,
     read_int,
@@ -41,5 +44,8 @@ def model(dbt, session):
         "text_id, embedding_hash, projection, projection_source, fit_id"
     )
     return cluster_incremental(
-        read_arrow(projected), read_previous(session, dbt.this, CLUSTERED_SCHEMA), settings
+        read_arrow(projected),
+        read_previous(session, dbt.this, CLUSTERED_SCHEMA),
+        settings,
+        embeddings=embeddings_reader(session, dbt.ref("int_texts_embedded")),
     )

@@ -37,6 +37,7 @@ _EXPORTS = {
     "embedded_increment": "embed",
     "embedding_key_sql": "embed",
     "embedding_table": "embed",
+    "embeddings_reader": "project",
     "keyword_labels": "keywords",
     "keywords_table": "label",
     "labels_collide": "keywords",
@@ -92,6 +93,7 @@ __all__ = [
     "embedded_increment",
     "embedding_key_sql",
     "embedding_table",
+    "embeddings_reader",
     "keyword_labels",
     "keywords_table",
     "labels_collide",
@@ -175,6 +177,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     from .project import (
         PROJECTED_SCHEMA,
         ProjectionSettings,
+        embeddings_reader,
         project,
         project_incremental,
         project_table,

@@ -7,8 +7,10 @@ Clusters are *fitted* on the texts UMAP was fitted on (all texts, up to var ``ma
 
 Every other text (projected by ``transform`` or added since the fit) is *assigned*: it takes
 the cluster of its nearest fitted neighbour in the projection when that neighbour lies within
-the assignment radius (``eps``), else it is noise. A noise policy can then move noise to the
-nearest cluster. :func:`cluster_incremental` does all of it, and reuses the previous build's
+the assignment radius (``eps``), else it is noise. A noise policy then moves noise to a
+cluster: by default (``centroid``) to the cluster whose centroid *in the embedding space* is
+most similar, when the text is at least as similar to it as that cluster's least similar
+member. :func:`cluster_incremental` does all of it, and reuses the previous build's
 labels when neither the projection fit nor the settings changed, so adding texts never
 renumbers clusters (and never re-asks the LLM about unchanged clusters).
 """
@@ -16,6 +18,7 @@ renumbers clusters (and never re-asks the LLM about unchanged clusters).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -29,12 +32,15 @@ from .vectors import to_numpy
 
 NOISE = -1
 ALGORITHMS = ("dbscan", "hdbscan")
-NOISE_POLICIES = ("keep", "nearest")
+NOISE_POLICIES = ("keep", "nearest", "centroid")
 # eps = this quantile of the distance of every point to its (min_samples-1)-th neighbour:
-# 85 % of the fitted texts are then DBSCAN core points. With min_samples=5 it had the best
-# worst case over Debian 1k/5k/20k, the demo and fortunes (grid in README "How the defaults
-# were chosen"); WordNet was held out to check it.
-AUTO_EPS_QUANTILE = 0.85
+# 75 % of the fitted texts are then DBSCAN core points (so at most 25 % noise before the noise
+# policy). Chosen with the ``centroid`` noise policy on Debian 1k/5k/20k, fortunes and WordNet
+# 20k, several layouts each (README "How the defaults were chosen"): higher quantiles chain
+# the dense middle of a weakly structured layout into one cluster (half of fortunes at 0.85).
+AUTO_EPS_QUANTILE = 0.75
+# Texts embedded per block when their similarity to every centroid is computed.
+CENTROID_BLOCK = 8192
 
 
 def _kd_tree(points: np.ndarray) -> Any:
@@ -64,7 +70,7 @@ class ClusterSettings:
     algorithm: str = "dbscan"
     eps: float | None = None  # None: chosen from the data (auto_eps)
     min_samples: int = 5
-    noise_policy: str = "keep"
+    noise_policy: str = "centroid"
     noise_max_distance: float | None = 2.0  # in units of eps; None: no limit
     target_noise_share: float = 0.0
     samples_per_cluster: int = 10
@@ -208,6 +214,74 @@ def reassign_noise(
     return moved
 
 
+@dataclass(frozen=True)
+class Centroids:
+    """The clusters in the embedding space: per cluster ``label``, its unit-length mean
+    direction ``vector`` and its ``reach``, the cosine similarity of its least similar member
+    to that direction."""
+
+    labels: np.ndarray  # (k,) int32
+    vectors: np.ndarray  # (k, d) float32, unit length
+    reach: np.ndarray  # (k,) float32
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (float32); all-zero rows stay zero."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)
+
+
+def cluster_centroids(vectors: np.ndarray, labels: np.ndarray) -> Centroids:
+    """:class:`Centroids` of the clustered rows of ``vectors`` (noise rows are ignored)."""
+    kept = labels != NOISE
+    members, unit = labels[kept], unit_rows(vectors[kept])
+    order = np.argsort(members, kind="stable")
+    members, unit = members[order], unit[order]
+    ids, starts = np.unique(members, return_index=True)
+    if ids.size == 0:
+        empty = np.zeros(0, dtype=np.float32)
+        return Centroids(ids.astype(np.int32), np.zeros((0, vectors.shape[1]), np.float32), empty)
+    centres = unit_rows(np.add.reduceat(unit.astype(np.float64), starts, axis=0))
+    owner = np.repeat(np.arange(ids.size), np.diff(np.append(starts, members.size)))
+    own = np.einsum("ij,ij->i", unit, centres[owner])
+    return Centroids(ids.astype(np.int32), centres, np.minimum.reduceat(own, starts))
+
+
+def reassign_to_centroids(
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    centroids: Centroids,
+    *,
+    target_share: float = 0.0,
+    total: int | None = None,
+) -> np.ndarray:
+    """Move noise rows (``labels == -1``; ``vectors`` are their embeddings, row for row) to
+    the cluster whose centroid is most similar (cosine), if they are within its reach (at
+    least as similar as its least similar member); most similar first, while the noise share
+    of ``total`` texts (default ``len(labels)``) is above ``target_share``. Texts outside
+    every cluster's reach stay noise. Returns a boolean "moved" mask."""
+    moved = np.zeros(labels.shape[0], dtype=bool)
+    noise = np.flatnonzero(labels == NOISE)
+    if noise.size == 0 or centroids.labels.size == 0:
+        return moved
+    best = np.empty(noise.size, dtype=np.int64)
+    similarity = np.empty(noise.size, dtype=np.float32)
+    for start in range(0, noise.size, CENTROID_BLOCK):
+        rows = noise[start : start + CENTROID_BLOCK]
+        scores = unit_rows(vectors[rows]) @ centroids.vectors.T
+        nearest = scores.argmax(axis=1)
+        best[start : start + rows.size] = nearest
+        similarity[start : start + rows.size] = scores[np.arange(rows.size), nearest]
+    total = labels.shape[0] if total is None else total
+    budget = max(0, noise.size - int(np.floor(target_share * total)))
+    order = np.lexsort((noise, -similarity))  # most similar first, ties by position
+    chosen = order[similarity[order] >= centroids.reach[best[order]]][:budget]
+    labels[noise[chosen]] = centroids.labels[best[chosen]]
+    moved[noise[chosen]] = True
+    return moved
+
+
 def facets(
     points: np.ndarray, labels: np.ndarray, k: int, *, iterations: int = 10
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -261,7 +335,10 @@ def _fit_id_column(projected: pa.Table) -> str:
 
 
 def cluster_incremental(
-    projected: pa.Table, previous: pa.Table | None, settings: ClusterSettings
+    projected: pa.Table,
+    previous: pa.Table | None,
+    settings: ClusterSettings,
+    embeddings: Callable[[pa.Array], np.ndarray] | None = None,
 ) -> pa.Table:
     """``(text_id, embedding_hash, projection, projection_source, fit_id)`` of every text ->
     its cluster.
@@ -270,7 +347,11 @@ def cluster_incremental(
     fit and settings: known texts (same ``text_id`` and ``embedding_hash``, hence the same
     projection) keep their labels, new or changed texts are assigned. Otherwise the
     clusters are fitted again on the texts whose ``projection_source`` is ``fit``.
+    ``embeddings(text_ids)`` returns the embeddings of those texts, row for row; the
+    ``centroid`` noise policy needs it (and calls it only when there is noise to move).
     """
+    if settings.noise_policy == "centroid" and embeddings is None:
+        raise ValueError("noise_policy 'centroid' needs the texts' embeddings (embeddings=...)")
     projected = projected.sort_by("text_id")
     points = to_numpy(projected, "projection")
     fit_id = _fit_id_column(projected)
@@ -285,6 +366,7 @@ def cluster_incremental(
     )
     labels = np.full(n, NOISE, dtype=np.int32)
     assigned_by = np.full(n, "nearest_fit", dtype=object)
+    centroids: Centroids | None = None
     facet = np.full(n, -1, dtype=np.int32)
     facet_distance = np.full(n, np.nan, dtype=np.float32)
     if reuse:
@@ -330,9 +412,23 @@ def cluster_incremental(
                 max_distance=_max_distance(settings, radius),
                 target_share=settings.target_noise_share,
             )
+        elif settings.noise_policy == "centroid" and (fit_labels == NOISE).any():
+            assert embeddings is not None
+            fit_vectors = embeddings(projected["text_id"].filter(pa.array(is_fit)))
+            centroids = cluster_centroids(fit_vectors, fit_labels)
+            moved = reassign_to_centroids(
+                fit_vectors, fit_labels, centroids, target_share=settings.target_noise_share
+            )
+        else:
+            moved = np.zeros(fit_labels.shape[0], dtype=bool)
+        if moved.any():
             labels[is_fit] = fit_labels
             assigned_by[np.flatnonzero(is_fit)[moved]] = "noise_policy"
-        f, d = facets(points[is_fit], labels[is_fit], settings.samples_per_cluster)
+            log(f"clusters: noise policy {settings.noise_policy} moved {int(moved.sum())} text(s)")
+        # Facets (hence representatives) from the clusters' own members, not from the texts
+        # the noise policy moved in (those can lie anywhere in the projection).
+        members = np.where(moved, NOISE, fit_labels)
+        f, d = facets(points[is_fit], members, settings.samples_per_cluster)
         facet[is_fit], facet_distance[is_fit] = f, d
 
     if todo.any():
@@ -346,6 +442,18 @@ def cluster_incremental(
                 max_distance=_max_distance(settings, radius),
             )
             assigned_by[np.flatnonzero(todo)[moved]] = "noise_policy"
+        elif settings.noise_policy == "centroid" and (new_labels == NOISE).any():
+            assert embeddings is not None
+            if centroids is None:  # reused labels: the centroids of the fitted members
+                members = anchor & np.isin(assigned_by, ALGORITHMS) & (labels != NOISE)
+                ids = projected["text_id"].filter(pa.array(members))
+                centroids = cluster_centroids(embeddings(ids), labels[members])
+            lost = new_labels == NOISE
+            lost_vectors = embeddings(projected["text_id"].filter(pa.array(todo)).filter(lost))
+            lost_labels = new_labels[lost]
+            moved = reassign_to_centroids(lost_vectors, lost_labels, centroids)
+            new_labels[lost] = lost_labels
+            assigned_by[np.flatnonzero(todo)[np.flatnonzero(lost)[moved]]] = "noise_policy"
         labels[todo] = new_labels
         log(f"clusters: assigned {int(todo.sum())} text(s) to the nearest fitted cluster")
 

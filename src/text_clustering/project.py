@@ -16,7 +16,7 @@ import json
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -521,6 +521,20 @@ def _vectors_for(connection: Any, embedded: Any, ids: Any) -> tuple[pa.Array, np
     """The embeddings of ``ids``, in ``text_id`` order."""
     table = read_arrow(_wanted(connection, embedded, pa.array(ids)))
     return table["text_id"].combine_chunks(), to_numpy(table, "embedding")
+
+
+def embeddings_reader(connection: Any, embedded: Any) -> Callable[[pa.Array], np.ndarray]:
+    """A function ``text_ids -> their embeddings, row for row`` reading ``embedded`` (a
+    relation with ``text_id`` and ``embedding``); what :func:`cluster_incremental` needs."""
+
+    def read(ids: pa.Array) -> np.ndarray:
+        found, vectors = _vectors_for(connection, embedded, ids)
+        index = pc.index_in(ids, value_set=found)
+        if index.null_count:
+            raise ValueError(f"{index.null_count} text(s) have no row in the embeddings")
+        return vectors[index.to_numpy(zero_copy_only=False)]
+
+    return read
 
 
 def _stream_vectors(

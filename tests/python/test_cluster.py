@@ -48,12 +48,15 @@ import pytest  # noqa: E402
 
 from text_clustering import ClusterSettings, ConfigError, cluster_incremental  # noqa: E402
 from text_clustering.cluster import (  # noqa: E402
+    Centroids,
     assign_nearest,
     auto_eps,
+    cluster_centroids,
     facets,
     fit_clusters,
     k_distances,
     reassign_noise,
+    reassign_to_centroids,
 )
 
 
@@ -76,7 +79,11 @@ def test_auto_eps_follows_the_scale_of_the_layout():
     labels_big, eps_big = fit_clusters(small * 100, min_samples=5)
     assert eps_big == pytest.approx(eps_small * 100, rel=1e-4)
     np.testing.assert_array_equal(labels_small, labels_big)
-    assert len(set(labels_small) - {NOISE}) == 3
+    # no cluster spans two blobs, and each blob is mostly one cluster (its fringe may split)
+    parts = [labels_small[i * 50 : (i + 1) * 50] for i in range(3)]
+    found = [set(part.tolist()) - {NOISE} for part in parts]
+    assert not (found[0] & found[1]) and not (found[0] & found[2]) and not (found[1] & found[2])
+    assert all(np.bincount(part[part != NOISE]).max() >= 40 for part in parts)
 
 
 def test_hdbscan_finds_the_blobs_without_eps():
@@ -148,14 +155,20 @@ def projected_table(points, sources, fit_id="f1", ids=None):
     )
 
 
+KEEP_POLICY = {"noise_policy": "keep"}
+KEEP = ClusterSettings(**KEEP_POLICY)
+
+
 def test_cluster_incremental_fits_on_fit_rows_and_assigns_the_rest():
     points = blobs([30, 30])
     sources = ["fit"] * 50 + ["transform"] * 10
-    out = cluster_incremental(projected_table(points, sources), None, ClusterSettings())
+    out = cluster_incremental(projected_table(points, sources), None, KEEP)
     labels = out["cluster_label"].to_numpy()
     assert len(set(labels[:50]) - {NOISE}) == 2
     assert set(out["assigned_by"].to_pylist()[50:]) == {"nearest_fit"}
-    assert (labels[50:] != NOISE).all()  # inside the blobs, so within eps of a fitted text
+    # inside the second blob: its cluster when within eps of a fitted text, else noise
+    blob = np.bincount(labels[30:50][labels[30:50] != NOISE]).argmax()
+    assert set(labels[50:].tolist()) <= {blob, NOISE} and (labels[50:] == blob).sum() >= 8
     assert out["facet"].null_count == 10 + int((labels[:50] == NOISE).sum())
     fit = json.loads(out["cluster_fit"][0].as_py())
     assert fit["eps_used"] > 0 and fit["n_fit"] == 50 and fit["eps"] is None
@@ -163,10 +176,10 @@ def test_cluster_incremental_fits_on_fit_rows_and_assigns_the_rest():
 
 def test_cluster_incremental_reuses_labels_and_only_assigns_new_texts():
     points = blobs([30, 30])
-    first = cluster_incremental(projected_table(points, ["fit"] * 60), None, ClusterSettings())
+    first = cluster_incremental(projected_table(points, ["fit"] * 60), None, KEEP)
     grown = np.concatenate([points, [[5.0, 0.01], [100.0, 100.0]]])
     table = projected_table(grown, ["fit"] * 60 + ["new"] * 2)
-    second = cluster_incremental(table, first, ClusterSettings())
+    second = cluster_incremental(table, first, KEEP)
     assert (
         second.slice(0, 60)
         .select(["cluster_label", "facet"])
@@ -175,14 +188,14 @@ def test_cluster_incremental_reuses_labels_and_only_assigns_new_texts():
     second_blob = np.bincount(first["cluster_label"].to_numpy()[30:60] + 1).argmax() - 1
     assert second["cluster_label"].to_pylist()[60:] == [second_blob, NOISE]
     # another fit (or other settings) -> clusters are fitted again
-    other = cluster_incremental(table, first, ClusterSettings(min_samples=3))
+    other = cluster_incremental(table, first, ClusterSettings(min_samples=3, noise_policy="keep"))
     assert set(other["assigned_by"].to_pylist()[:60]) == {"dbscan"}
 
 
 def test_noise_policy_nearest_moves_fitted_noise():
     points = np.concatenate([blobs([30, 30]), [[0.6, 0.0], [40.0, 40.0]]]).astype(np.float32)
     table = projected_table(points, ["fit"] * 62)
-    keep = cluster_incremental(table, None, ClusterSettings(eps=0.3, min_samples=5))
+    keep = cluster_incremental(table, None, ClusterSettings(eps=0.3, min_samples=5, **KEEP_POLICY))
     assert keep["cluster_label"].to_pylist()[60:] == [NOISE, NOISE]
     near = cluster_incremental(
         table, None, ClusterSettings(eps=0.3, min_samples=5, noise_policy="nearest")
@@ -193,6 +206,81 @@ def test_noise_policy_nearest_moves_fitted_noise():
         eps=0.3, min_samples=5, noise_policy="nearest", noise_max_distance=None
     )
     assert NOISE not in cluster_incremental(table, None, anywhere)["cluster_label"].to_pylist()
+
+
+def test_cluster_centroids_by_hand():
+    vectors = np.array([[2, 0], [1, 0], [0.6, 0.8], [0, 3], [5, 5]], dtype=np.float32)
+    got = cluster_centroids(vectors, np.array([4, 4, 4, 1, NOISE]))
+    # cluster 4: unit rows (1,0), (1,0), (0.6,0.8) -> mean (2.6/3, 0.8/3) -> unit direction
+    direction = np.array([2.6, 0.8]) / np.hypot(2.6, 0.8)
+    np.testing.assert_array_equal(got.labels, [1, 4])
+    np.testing.assert_allclose(got.vectors, [[0, 1], direction], atol=1e-6)
+    # reach = the least similar member: (0.6, 0.8) for cluster 4; cluster 1 has one member
+    np.testing.assert_allclose(got.reach, [1.0, 0.6 * direction[0] + 0.8 * direction[1]])
+
+
+def test_reassign_to_centroids_within_reach_most_similar_first():
+    centroids = Centroids(
+        labels=np.array([3, 5], dtype=np.int32),
+        vectors=np.array([[1, 0], [0, 1]], dtype=np.float32),
+        reach=np.array([0.9, 0.5], dtype=np.float32),
+    )
+    vectors = np.array(
+        [[1, 0.1], [1, 1.5], [1, 1], [0, 1], [9, 9]], dtype=np.float32
+    )  # cos to 3 / 5: 0.995 / 0.1; 0.55 / 0.83; 0.71 / 0.71; 0 / 1; (a member)
+    labels = np.array([NOISE, NOISE, NOISE, NOISE, 3], dtype=np.int32)
+    moved = reassign_to_centroids(vectors, labels.copy(), centroids)
+    out = labels.copy()
+    reassign_to_centroids(vectors, out, centroids)
+    # row 2 is most similar to 3 (tie -> first) but below 3's reach: it stays noise
+    np.testing.assert_array_equal(out, [3, 5, NOISE, 5, 3])
+    np.testing.assert_array_equal(moved, [True, True, False, True, False])
+    # 2 of the 5 texts may stay noise: only the two most similar move (rows 3 and 0)
+    out = labels.copy()
+    reassign_to_centroids(vectors, out, centroids, target_share=0.4)
+    np.testing.assert_array_equal(out, [3, NOISE, NOISE, 5, 3])
+
+
+def embeddings_of(vectors, ids):
+    """An ``embeddings`` callable over ``vectors`` for texts named t000, t001, ..."""
+    calls = []
+
+    def read(wanted):
+        calls.append(len(wanted))
+        return vectors[[int(i[1:]) for i in wanted.to_pylist()]]
+
+    return read, calls
+
+
+def test_noise_policy_centroid_uses_the_embeddings():
+    # 2-D: two blobs and two far-away texts; embeddings: blob A ~ e1, blob B ~ e2, the first
+    # far text ~ e2 (joins B), the second ~ e3 (like no cluster: stays noise)
+    points = np.concatenate([blobs([30, 30]), [[40.0, 40.0], [-40.0, 40.0]]]).astype(np.float32)
+    rng = np.random.default_rng(1)
+    vectors = np.zeros((63, 3), dtype=np.float32)
+    vectors[:30, 0] = vectors[30:60, 1] = 1.0
+    vectors[:60] += rng.normal(0, 0.05, (60, 3)).astype(np.float32)
+    vectors[60], vectors[61], vectors[62] = [0.05, 1, 0], [0, 0, 1], [1, 0.02, 0.01]
+    read, calls = embeddings_of(vectors, None)
+    table = projected_table(points, ["fit"] * 62)
+    settings = ClusterSettings(eps=0.3, min_samples=5)
+    out = cluster_incremental(table, None, settings, embeddings=read)
+    labels = out["cluster_label"].to_pylist()
+    blob_b = labels[30]
+    assert labels[60:] == [blob_b, NOISE]
+    assert out["assigned_by"].to_pylist()[60:] == ["noise_policy", "dbscan"]
+    assert out["facet"][60].as_py() is None  # representatives come from the members only
+    assert calls == [62]
+    # reused fit: a new text far from every fitted text in 2-D, embedded like blob A
+    grown = projected_table(np.concatenate([points, [[-40.0, -40.0]]]), ["fit"] * 62 + ["new"])
+    read, calls = embeddings_of(vectors, None)
+    again = cluster_incremental(grown, out, settings, embeddings=read)
+    assert again["cluster_label"].to_pylist()[:62] == labels
+    assert again["cluster_label"][62].as_py() == labels[0]
+    assert again["assigned_by"][62].as_py() == "noise_policy"
+    assert calls == [60, 1]  # the fitted members (for the centroids), then the new noise
+    with pytest.raises(ValueError, match="embeddings"):
+        cluster_incremental(table, None, settings)
 
 
 def test_cluster_settings_name_the_bad_var():
