@@ -17,8 +17,9 @@ NOISE = -1
 
 
 def scores(reference: Sequence[Any], predicted: Sequence[int]) -> dict[str, float | int | None]:
-    """Clusters found, noise share, NMI, ARI and AMI against ``reference`` (noise counted as
-    its own group, as one more cluster label), and NMI / ARI on the non-noise texts only.
+    """Clusters found, noise share, the largest cluster's share, NMI, ARI and AMI against
+    ``reference`` (noise counted as its own group, as one more cluster label), and NMI / ARI
+    on the non-noise texts only.
     AMI is NMI corrected for chance: NMI grows with the number of clusters even when they
     are random, AMI does not."""
     ref = np.asarray([str(r) for r in reference])
@@ -30,6 +31,9 @@ def scores(reference: Sequence[Any], predicted: Sequence[int]) -> dict[str, floa
         "n_texts": int(got.size),
         "n_clusters": len(set(got[kept].tolist())),
         "noise_share": float((~kept).mean()) if got.size else None,
+        "largest_cluster_share": float(np.bincount(got[kept]).max() / got.size)
+        if kept.any()
+        else None,
         "nmi": float(normalized_mutual_info_score(ref, got)),
         "ari": float(adjusted_rand_score(ref, got)),
         "ami": float(adjusted_mutual_info_score(ref, got)),
