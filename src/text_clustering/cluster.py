@@ -445,9 +445,9 @@ def cluster_incremental(
         elif settings.noise_policy == "centroid" and (new_labels == NOISE).any():
             assert embeddings is not None
             if centroids is None:  # reused labels: the centroids of the fitted members
-                members = anchor & np.isin(assigned_by, ALGORITHMS) & (labels != NOISE)
-                ids = projected["text_id"].filter(pa.array(members))
-                centroids = cluster_centroids(embeddings(ids), labels[members])
+                fitted = anchor & np.isin(assigned_by, ALGORITHMS) & (labels != NOISE)
+                ids = projected["text_id"].filter(pa.array(fitted))
+                centroids = cluster_centroids(embeddings(ids), labels[fitted])
             lost = new_labels == NOISE
             lost_vectors = embeddings(projected["text_id"].filter(pa.array(todo)).filter(lost))
             lost_labels = new_labels[lost]

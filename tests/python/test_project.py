@@ -245,3 +245,17 @@ def test_self_knn_lists_each_point_first_even_among_duplicates():
     np.testing.assert_array_equal(indices[:, 0], np.arange(6))
     np.testing.assert_array_equal(indices[:, 1], [1, 0, 3, 2, 5, 4])
     np.testing.assert_allclose(distances, 0, atol=1e-6)
+
+
+def test_embeddings_reader_returns_the_rows_asked_for_in_their_order():
+    from text_clustering import embeddings_reader
+
+    con = duckdb.connect()
+    embedded = con.sql(
+        "select * from (values ('a', [1, 0]::FLOAT[2]), ('b', [0, 1]::FLOAT[2]), "
+        "('c', [1, 1]::FLOAT[2])) t(text_id, embedding)"
+    )
+    read = embeddings_reader(con, embedded)
+    np.testing.assert_array_equal(read(pa.array(["c", "a"])), [[1, 1], [1, 0]])
+    with pytest.raises(ValueError, match="1 text"):
+        read(pa.array(["a", "zz"]))
