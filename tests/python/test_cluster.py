@@ -229,9 +229,8 @@ def test_reassign_to_centroids_within_reach_most_similar_first():
         [[1, 0.1], [1, 1.5], [1, 1], [0, 1], [9, 9]], dtype=np.float32
     )  # cos to 3 / 5: 0.995 / 0.1; 0.55 / 0.83; 0.71 / 0.71; 0 / 1; (a member)
     labels = np.array([NOISE, NOISE, NOISE, NOISE, 3], dtype=np.int32)
-    moved = reassign_to_centroids(vectors, labels.copy(), centroids)
     out = labels.copy()
-    reassign_to_centroids(vectors, out, centroids)
+    moved = reassign_to_centroids(vectors, out, centroids)
     # row 2 is most similar to 3 (tie -> first) but below 3's reach: it stays noise
     np.testing.assert_array_equal(out, [3, 5, NOISE, 5, 3])
     np.testing.assert_array_equal(moved, [True, True, False, True, False])
@@ -241,7 +240,7 @@ def test_reassign_to_centroids_within_reach_most_similar_first():
     np.testing.assert_array_equal(out, [3, NOISE, NOISE, 5, 3])
 
 
-def embeddings_of(vectors, ids):
+def embeddings_of(vectors):
     """An ``embeddings`` callable over ``vectors`` for texts named t000, t001, ..."""
     calls = []
 
@@ -261,7 +260,7 @@ def test_noise_policy_centroid_uses_the_embeddings():
     vectors[:30, 0] = vectors[30:60, 1] = 1.0
     vectors[:60] += rng.normal(0, 0.05, (60, 3)).astype(np.float32)
     vectors[60], vectors[61], vectors[62] = [0.05, 1, 0], [0, 0, 1], [1, 0.02, 0.01]
-    read, calls = embeddings_of(vectors, None)
+    read, calls = embeddings_of(vectors)
     table = projected_table(points, ["fit"] * 62)
     settings = ClusterSettings(eps=0.3, min_samples=5)
     out = cluster_incremental(table, None, settings, embeddings=read)
@@ -273,7 +272,7 @@ def test_noise_policy_centroid_uses_the_embeddings():
     assert calls == [62]
     # reused fit: a new text far from every fitted text in 2-D, embedded like blob A
     grown = projected_table(np.concatenate([points, [[-40.0, -40.0]]]), ["fit"] * 62 + ["new"])
-    read, calls = embeddings_of(vectors, None)
+    read, calls = embeddings_of(vectors)
     again = cluster_incremental(grown, out, settings, embeddings=read)
     assert again["cluster_label"].to_pylist()[:62] == labels
     assert again["cluster_label"][62].as_py() == labels[0]
