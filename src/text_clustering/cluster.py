@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from .errors import ConfigError
 from .log import log
-from .vectors import to_numpy
+from .vectors import to_numpy, unit_rows
 
 NOISE = -1
 ALGORITHMS = ("dbscan", "hdbscan")
@@ -198,18 +198,42 @@ def reassign_noise(
     """Move noise points to the cluster of their nearest clustered anchor, closest first,
     while that anchor lies within ``max_distance`` and the noise share of ``total`` texts
     (default: ``len(points)``) is above ``target_share``. Returns a boolean "moved" mask."""
-    moved = np.zeros(labels.shape[0], dtype=bool)
     noise = np.flatnonzero(labels == NOISE)
     clustered = anchor_labels != NOISE
     if noise.size == 0 or not clustered.any():
-        return moved
+        return np.zeros(labels.shape[0], dtype=bool)
     distances, index = _kd_tree(anchors[clustered]).query(points[noise], k=1)
+    targets = anchor_labels[clustered][index]
+    return _move_noise(
+        labels,
+        noise,
+        targets,
+        distances,
+        distances <= max_distance,
+        target_share=target_share,
+        total=total,
+    )
+
+
+def _move_noise(
+    labels: np.ndarray,
+    noise: np.ndarray,
+    targets: np.ndarray,
+    rank: np.ndarray,
+    allowed: np.ndarray,
+    *,
+    target_share: float,
+    total: int | None,
+) -> np.ndarray:
+    """Give ``labels[noise[i]]`` the label ``targets[i]`` for the ``allowed`` rows, lowest
+    ``rank`` first (ties by position: deterministic), while the noise share of ``total``
+    texts (default ``len(labels)``) is above ``target_share``. Returns the "moved" mask."""
     total = labels.shape[0] if total is None else total
-    allowed = int(np.floor(target_share * total))
-    budget = max(0, noise.size - allowed)
-    order = np.lexsort((noise, distances))  # closest first, ties by position: deterministic
-    chosen = order[distances[order] <= max_distance][:budget]
-    labels[noise[chosen]] = anchor_labels[clustered][index[chosen]]
+    budget = max(0, noise.size - int(np.floor(target_share * total)))
+    order = np.lexsort((noise, rank))
+    chosen = order[allowed[order]][:budget]
+    labels[noise[chosen]] = targets[chosen]
+    moved = np.zeros(labels.shape[0], dtype=bool)
     moved[noise[chosen]] = True
     return moved
 
@@ -223,13 +247,6 @@ class Centroids:
     labels: np.ndarray  # (k,) int32
     vectors: np.ndarray  # (k, d) float32, unit length
     reach: np.ndarray  # (k,) float32
-
-
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (float32); all-zero rows stay zero."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.where(norms > 0, norms, 1.0)
 
 
 def cluster_centroids(vectors: np.ndarray, labels: np.ndarray) -> Centroids:
@@ -261,10 +278,9 @@ def reassign_to_centroids(
     least as similar as its least similar member); most similar first, while the noise share
     of ``total`` texts (default ``len(labels)``) is above ``target_share``. Texts outside
     every cluster's reach stay noise. Returns a boolean "moved" mask."""
-    moved = np.zeros(labels.shape[0], dtype=bool)
     noise = np.flatnonzero(labels == NOISE)
     if noise.size == 0 or centroids.labels.size == 0:
-        return moved
+        return np.zeros(labels.shape[0], dtype=bool)
     best = np.empty(noise.size, dtype=np.int64)
     similarity = np.empty(noise.size, dtype=np.float32)
     for start in range(0, noise.size, CENTROID_BLOCK):
@@ -273,13 +289,16 @@ def reassign_to_centroids(
         nearest = scores.argmax(axis=1)
         best[start : start + rows.size] = nearest
         similarity[start : start + rows.size] = scores[np.arange(rows.size), nearest]
-    total = labels.shape[0] if total is None else total
-    budget = max(0, noise.size - int(np.floor(target_share * total)))
-    order = np.lexsort((noise, -similarity))  # most similar first, ties by position
-    chosen = order[similarity[order] >= centroids.reach[best[order]]][:budget]
-    labels[noise[chosen]] = centroids.labels[best[chosen]]
-    moved[noise[chosen]] = True
-    return moved
+    within = similarity >= centroids.reach[best]
+    return _move_noise(
+        labels,
+        noise,
+        centroids.labels[best],
+        -similarity,
+        within,
+        target_share=target_share,
+        total=total,
+    )
 
 
 def facets(

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .vectors import unit_rows
+
 FAST_METRICS = ("cosine", "euclidean")
 
 
@@ -120,11 +122,9 @@ def exact_knn(
 
 def _prepare(vectors: np.ndarray, metric: str) -> np.ndarray:
     """float32, C order, a writable copy for torch; unit rows for cosine."""
-    array = np.array(vectors, dtype=np.float32, order="C")
     if metric == "cosine":
-        norms = np.linalg.norm(array, axis=1, keepdims=True)
-        array /= np.where(norms > 0, norms, 1.0)
-    return array
+        return np.ascontiguousarray(unit_rows(vectors))  # unit_rows returns a new array
+    return np.array(vectors, dtype=np.float32, order="C")
 
 
 def _distances(values: Any, metric: str) -> np.ndarray:

@@ -255,7 +255,8 @@ def project_incremental(
     fit_id = _fit_id(settings, fit_ids_sorted, fit_hashes)
     if needs_pca(fit_vectors):
         fit_points = project(fit_vectors, **settings.umap_params())
-        neighbours = _neighbours_onto(connection, embedded, rest, fit_vectors, settings, batch_size)
+        search = _NeighbourSearch(connection, embedded, rest, fit_vectors, settings, batch_size)
+        neighbours = search.run()
     else:
         graph = knn_graph(fit_vectors, settings.n_neighbors, metric=settings.metric)
         fit_points, neighbours = _search_during_layout(
@@ -348,30 +349,15 @@ def _project_onto(
     batch_size: int,
 ) -> list[pa.Table]:
     """Project the texts ``ids`` onto the fit, ``batch_size`` at a time (bounded memory)."""
-    neighbours = _neighbours_onto(connection, embedded, ids, fit_vectors, settings, batch_size)
-    return [_rows(batch, place(d, i, fit_points), source) for batch, d, i in neighbours]
-
-
-def _neighbours_onto(
-    connection: Any,
-    embedded: Any,
-    ids: pa.Array,
-    fit_vectors: np.ndarray,
-    settings: ProjectionSettings,
-    batch_size: int,
-) -> list[tuple[pa.Array, np.ndarray, np.ndarray]]:
-    """Per batch of the texts ``ids``: ``(ids, distances, indices)`` of their nearest fitted
-    texts. Vectors are read ``batch_size`` at a time; only the neighbour lists are kept
-    (``k`` floats and ints per text)."""
     search = _NeighbourSearch(connection, embedded, ids, fit_vectors, settings, batch_size)
-    search.work()
-    return search.results()
+    return [_rows(batch, place(d, i, fit_points), source) for batch, d, i in search.run()]
 
 
 class _NeighbourSearch:
-    """The nearest fitted texts of ``ids``, batch by batch; :meth:`work` may run on several
-    threads at once (each takes the next batch), and the results do not depend on which
-    thread did which batch."""
+    """The nearest fitted texts of ``ids``, batch by batch: ``(ids, distances, indices)`` per
+    batch. Vectors are read ``batch_size`` at a time; only the neighbour lists are kept (``k``
+    floats and ints per text). :meth:`work` may run on several threads at once (each takes
+    the next batch), and the results do not depend on which thread did which batch."""
 
     def __init__(
         self,
@@ -418,6 +404,11 @@ class _NeighbourSearch:
     def results(self) -> list[tuple[pa.Array, np.ndarray, np.ndarray]]:
         """``(ids, distances, indices)`` per batch, in the order of ``ids``."""
         return [self._found[number] for number in sorted(self._found)]
+
+    def run(self) -> list[tuple[pa.Array, np.ndarray, np.ndarray]]:
+        """Search every batch on this thread; the :meth:`results`."""
+        self.work()
+        return self.results()
 
 
 def _search_during_layout(

@@ -112,3 +112,10 @@ def to_arrow(array: np.ndarray) -> pa.Array:
     if dim == 0:
         return pa.array([], pa.list_(pa.float32()))
     return pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), dim)
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (a new float32 array); all-zero rows stay zero."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)
