@@ -1,7 +1,7 @@
 {#-
-    Up to `samples_per_cluster` representatives per cluster, central AND diverse: the
-    clustering step split every cluster into up to samples_per_cluster facets (k-means
-    parts of the cluster in the projection, facet 0 nearest the cluster's centre); each
+    Up to `samples_per_cluster` representatives per cluster, central AND diverse:
+    int_cluster_facets split every cluster's own members into up to samples_per_cluster
+    facets (k-means parts of the cluster in the projection, facet 0 nearest its centre); each
     facet is represented by its most central text, ties broken by text_id. Deterministic,
     noise excluded, only texts the clusters were fitted on (so adding texts does not change
     the prompts). These are the examples the labeller shows the LLM.
@@ -10,27 +10,15 @@
 
 with
 
-clustered as (
+facets as (
 
-    select * from {{ ref('int_texts_clustered') }}
+    select * from {{ ref('int_cluster_facets') }}
 
 ),
 
 texts as (
 
     select * from {{ ref('stg_texts') }}
-
-),
-
-faceted as (
-
-    select
-        cluster_label,
-        facet,
-        text_id,
-        facet_distance
-    from clustered
-    where cluster_label <> -1 and facet is not null
 
 ),
 
@@ -41,7 +29,7 @@ facet_centres as (
         facet,
         text_id,
         facet_distance
-    from faceted
+    from facets
     qualify row_number() over (
         partition by cluster_label, facet
         order by facet_distance, text_id

@@ -1,12 +1,15 @@
 {#-
-    One row per cluster, noise (-1) included: the labels and who wrote them.
-    - noise: var default_label, n times;
-    - no LLM configured (prompts.labeller = 'c-tf-idf'): the cluster's keyword labels;
-    - LLM: the cached reply when it is ok, else var default_label with the reason.
-    Keyword and LLM labels come through int_clusters_disambiguated, which makes colliding
-    labels distinct (LLM relabel, distinguishing keywords, or the cluster number).
+    One row per cluster, noise (-1) included: its labels and who wrote them, as decided by
+    int_clusters_named, with the audit trail joined in: the prompt, the cached reply and
+    the representatives the prompt shows.
 -#}
 with
+
+named as (
+
+    select * from {{ ref('int_clusters_named') }}
+
+),
 
 keywords as (
 
@@ -20,15 +23,9 @@ prompts as (
 
 ),
 
-responses as (
+replies as (
 
-    select * from {{ ref('int_llm_responses') }}
-
-),
-
-disambiguated as (
-
-    select * from {{ ref('int_clusters_disambiguated') }}
+    select * from {{ ref('int_llm_replies') }}
 
 ),
 
@@ -48,87 +45,38 @@ representative_ids as (
 
 ),
 
-joined as (
+final as (
 
     select
-        keywords.cluster_label,
+        named.cluster_label,
+        named.summary_labels,
+        array_to_string(named.summary_labels, '; ') as summary_label,
+        named.model_name,
+        named.label_source,
+        named.label_status,
+        named.label_error,
         keywords.top_keywords,
-        keywords.keyword_labels,
-        prompts.labeller,
-        prompts.request_hash,
-        prompts.user_prompt,
-        responses.labels as llm_labels,
-        responses.model_name as llm_model_name,
-        responses.status as llm_status,
-        responses.error as llm_error,
-        responses.attempts,
-        responses.latency_ms,
-        responses.raw_reply,
-        disambiguated.summary_labels as distinct_labels,
-        disambiguated.first_labels,
-        disambiguated.collision_group,
-        disambiguated.distinct_by,
-        disambiguated.added_terms,
-        disambiguated.relabel_status,
-        disambiguated.relabel_request_hash,
         -- the representatives the prompt shows (it may drop the last ones to fit)
         coalesce(
             representative_ids.representative_ids[1:prompts.n_examples], []
         ) as representative_ids,
-        case
-            when keywords.cluster_label = -1 then 'noise'
-            when prompts.labeller = 'c-tf-idf' then 'keywords'
-            when responses.status = 'ok' then 'llm'
-            else 'default'
-        end as label_source
-    from keywords
-    left join prompts on keywords.cluster_label = prompts.cluster_label
-    left join responses on prompts.request_hash = responses.request_hash
-    left join disambiguated on keywords.cluster_label = disambiguated.cluster_label
+        named.first_labels,
+        named.collision_group,
+        named.distinct_by,
+        named.added_terms,
+        named.relabel_status,
+        named.relabel_request_hash,
+        named.request_hash,
+        prompts.user_prompt,
+        replies.raw_reply,
+        replies.attempts,
+        replies.latency_ms
+    from named
+    inner join keywords on named.cluster_label = keywords.cluster_label
+    left join prompts on named.cluster_label = prompts.cluster_label
+    left join replies on named.request_hash = replies.request_hash
     left join representative_ids
-        on keywords.cluster_label = representative_ids.cluster_label
-
-),
-
-final as (
-
-    select
-        cluster_label,
-        case label_source
-            when 'keywords' then coalesce(distinct_labels, keyword_labels)
-            when 'llm' then coalesce(distinct_labels, llm_labels)
-            else {{ text_clustering_default_labels() }}
-        end as summary_labels,
-        array_to_string(summary_labels, '; ') as summary_label,
-        case label_source
-            when 'keywords' then 'c-tf-idf'
-            when 'llm' then llm_model_name
-            else 'default_label'
-        end as model_name,
-        case
-            when label_source = 'noise' then 'noise'
-            when label_source in ('keywords', 'llm') then 'ok'
-            else coalesce(llm_status, 'not_asked')
-        end as label_status,
-        case
-            when label_source = 'default' then coalesce(
-                llm_error, 'not asked: dry run (var llm_dry_run) or no reply recorded'
-            )
-        end as label_error,
-        top_keywords,
-        representative_ids,
-        first_labels,
-        collision_group,
-        distinct_by,
-        added_terms,
-        relabel_status,
-        relabel_request_hash,
-        request_hash,
-        user_prompt,
-        raw_reply,
-        attempts,
-        latency_ms
-    from joined
+        on named.cluster_label = representative_ids.cluster_label
 
 )
 

@@ -20,11 +20,11 @@ METRICS_SHOWN = ("noise_share", "silhouette", "nmi", "ari", "purity")
 def warmup() -> None:
     import numpy as np
 
-    from .project import project
+    from .projection import UMAPProjector
 
     start = time.perf_counter()
     rng = np.random.default_rng(0)
-    project(rng.normal(size=(64, 8)).astype(np.float32), n_neighbors=5)
+    UMAPProjector(n_neighbors=5).fit(rng.normal(size=(64, 8)).astype(np.float32))
     print(
         f"numba cache warm in {time.perf_counter() - start:.1f}s: {os.environ['NUMBA_CACHE_DIR']}"
     )

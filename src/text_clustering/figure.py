@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cluster import NOISE
+from .clustering import NOISE
 
 LEGEND_ROWS = 30  # clusters listed in the legend, largest first
 MAX_LABELS = 40  # clusters labelled on the PNG, largest first

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cluster import NOISE
+from .clustering import NOISE
 from .figure import cluster_centres
 from .log import log
 

@@ -22,6 +22,8 @@ from typing import Literal
 
 import numpy as np
 
+from .errors import ConfigError
+
 KEYWORD_MODEL_NAME = "c-tf-idf"
 # Words of 2+ characters that start with a letter (keeps "c++", "3d" is dropped, "mp3" kept).
 TOKEN_PATTERN = r"(?u)\b[^\W\d_][\w+#-]*[\w+#]\b"
@@ -206,3 +208,35 @@ def label_from_keywords(
         labels = keyword_labels(terms, n=n)
         out[cluster_label] = labels + [default_label] * (n - len(labels))
     return out
+
+
+class KeywordModel:
+    """Per class its top ``top_k`` c-TF-IDF keywords and ``n`` offline labels made of them.
+
+    ``fit(texts, classes)`` learns ``keywords_`` (class -> terms, best first) and
+    ``labels_`` (class -> exactly ``n`` labels of ``terms_per_label`` keywords, padded with
+    ``default_label`` when the keywords run out). Deterministic (ties alphabetical).
+    """
+
+    def __init__(
+        self,
+        *,
+        top_k: int = 10,
+        n: int = 1,
+        terms_per_label: int = 3,
+        default_label: str = "Unclassified",
+    ) -> None:
+        self.top_k = top_k
+        self.n = n
+        self.terms_per_label = terms_per_label
+        self.default_label = default_label
+
+    def fit(self, texts: Sequence[str], classes: Sequence[int]) -> KeywordModel:
+        if self.n < 1:
+            raise ConfigError(f"dbt var `n` must be an integer >= 1, got {self.n!r}.")
+        # more terms than shown, so that n labels of distinct terms can be made
+        wanted = max(self.top_k, 2 * self.terms_per_label * self.n)
+        found = class_tfidf(texts, classes, top_k=wanted)
+        self.labels_ = label_from_keywords(found, n=self.n, default_label=self.default_label)
+        self.keywords_ = {c: terms[: self.top_k] for c, terms in found.items()}
+        return self

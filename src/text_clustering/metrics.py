@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .cluster import NOISE
+from .clustering import NOISE
 
 SILHOUETTE_SAMPLE = 10_000  # silhouette is O(n^2): above this, a fixed-seed sample
 

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .cluster import NOISE
+from .clustering import NOISE
 from .figure import save_cluster_figure
 from .html_map import save_cluster_map
 from .log import log

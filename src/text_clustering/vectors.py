@@ -24,22 +24,6 @@ def read_arrow(relation: Any) -> pa.Table:
     return result.read_all() if hasattr(result, "read_all") else result
 
 
-def read_previous(connection: Any, relation: Any, schema: pa.Schema) -> pa.Table | None:
-    """The rows a model wrote in the previous build (``relation`` is its ``dbt.this``), or
-    None when there is no such table or it lacks a column of ``schema`` (an older layout).
-    A table model still finds its old table here: dbt swaps it only after the model ran."""
-    import duckdb
-
-    try:
-        table = read_arrow(connection.sql(f"select {', '.join(schema.names)} from {relation}"))
-    except duckdb.Error:
-        return None
-    try:
-        return table.cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
-        return None
-
-
 def to_numpy(table: pa.Table, column: str, *, id_column: str = "text_id") -> np.ndarray:
     """Return ``table[column]`` (a list/array column of numbers) as an ``(n, d)`` float32 array.
 

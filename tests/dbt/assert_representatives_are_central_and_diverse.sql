@@ -11,8 +11,7 @@ representatives as (
 
 clustered as (
 
-    select * from {{ ref('int_texts_clustered') }}
-    where cluster_label <> -1 and facet is not null
+    select * from {{ ref('int_cluster_facets') }}
 
 ),
 

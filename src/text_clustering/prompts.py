@@ -1,31 +1,22 @@
-"""Cluster labels written by an LLM over any OpenAI-compatible endpoint.
+"""What the LLM is asked and how its replies are read: the settings that change a reply,
+the prompt templates (module constants with placeholders), their builders, the JSON schemas
+of the replies, the lenient parsers, and the cache key of a request.
 
-The client is injected (an ``openai.OpenAI`` or anything with the same
-``chat.completions.create``); :func:`client_from_env` builds one from ``OPENAI_API_KEY`` /
-``OPENAI_BASE_URL``. The key is read from the environment only, never from dbt config, and
-is never logged or stored: error messages are scrubbed of it.
-
-Reliability is ours, not the client's (its own retries are off): every call has a timeout;
-429, 5xx, timeouts, refused connections and invalid replies are retried with exponential
-backoff and jitter, honouring ``Retry-After``; all calls share one time budget; a cluster
-that still fails gets a ``failed`` reply with the reason, never an exception.
+Pure functions of their arguments: nothing here talks to an endpoint (see
+:mod:`~text_clustering.labeller`) or to a table (see :mod:`~text_clustering.steps`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import random
 import re
-import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from .config import is_unset, read_bool, read_float, read_int, read_str
-from .errors import ConfigError
+from .errors import ConfigError, InvalidReplyError
 
 SYSTEM_PROMPT = (
     "You are an expert at reading a group of related texts and naming what they have in "
@@ -125,32 +116,6 @@ class LLMSettings:
                 "use_default_structured_output", given.get("use_default_structured_output", True)
             ),
         )
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> LLMSettings:
-        data = json.loads(text)
-        data["examples"] = tuple(data.get("examples", ()))
-        return cls(**data)
-
-
-def client_from_env(*, timeout: float = 60.0) -> Any | None:
-    """An ``openai.OpenAI`` client when ``OPENAI_API_KEY`` or ``OPENAI_BASE_URL`` is set, else None.
-
-    A local endpoint (Ollama, vLLM) needs no key: a placeholder is sent. The client's own
-    retries are off: :class:`LLMLabeller` retries with a shared time budget.
-    """
-    key = os.environ.get("OPENAI_API_KEY")
-    base_url = os.environ.get("OPENAI_BASE_URL")
-    if not key and not base_url:
-        return None
-    import openai
-
-    return openai.OpenAI(
-        api_key=key or "not-needed", base_url=base_url or None, timeout=timeout, max_retries=0
-    )
 
 
 def response_schema(n: int) -> dict[str, Any]:
@@ -317,31 +282,32 @@ _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
 def parse_labels(content: str | None, n: int) -> list[str]:
     """Read ``{"labels": [...]}`` leniently (code fences, text around the JSON) and validate.
 
-    Raises ``ValueError`` saying what is wrong when the reply is not exactly n usable labels.
+    Raises :class:`~text_clustering.errors.InvalidReplyError` saying what is wrong when the
+    reply is not exactly n usable labels.
     """
     data = _reply_json(content)
     labels = data.get("labels") if isinstance(data, dict) else None
     if not isinstance(labels, list):
-        raise ValueError('the reply has no "labels" list')
+        raise InvalidReplyError('the reply has no "labels" list')
     cleaned = [clean_label(x) for x in labels if isinstance(x, str)]
     cleaned = [x for x in cleaned if x]
     if len(cleaned) != n:
-        raise ValueError(f"expected {n} non-empty labels, got {len(cleaned)}")
+        raise InvalidReplyError(f"expected {n} non-empty labels, got {len(cleaned)}")
     return cleaned
 
 
 def _reply_json(content: str | None) -> Any:
     """The JSON object in a reply, found leniently (code fences, text around it)."""
     if not content or not content.strip():
-        raise ValueError("empty reply")
+        raise InvalidReplyError("empty reply")
     text = _FENCE.sub("", content.strip())
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end <= start:
-        raise ValueError("no JSON object in the reply")
+        raise InvalidReplyError("no JSON object in the reply")
     try:
         return json.loads(text[start : end + 1])
     except json.JSONDecodeError as exc:
-        raise ValueError(f"malformed JSON ({exc.msg})") from None
+        raise InvalidReplyError(f"malformed JSON ({exc.msg})") from None
 
 
 def parse_group_labels(content: str | None, k: int, n: int) -> list[list[str]]:
@@ -349,14 +315,14 @@ def parse_group_labels(content: str | None, k: int, n: int) -> list[list[str]]:
     as :func:`parse_labels` does: exactly ``k`` groups of ``n`` usable labels, returned in
     group order 1..k (by the ``group`` numbers when they are 1..k, else as listed).
 
-    Raises ``ValueError`` saying what is wrong.
+    Raises :class:`~text_clustering.errors.InvalidReplyError` saying what is wrong.
     """
     data = _reply_json(content)
     groups = data.get("groups") if isinstance(data, dict) else None
     if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
-        raise ValueError('the reply has no "groups" list of objects')
+        raise InvalidReplyError('the reply has no "groups" list of objects')
     if len(groups) != k:
-        raise ValueError(f"expected {k} groups, got {len(groups)}")
+        raise InvalidReplyError(f"expected {k} groups, got {len(groups)}")
     numbers = [g.get("group") for g in groups]
     if sorted(x for x in numbers if isinstance(x, int)) == list(range(1, k + 1)):
         groups = sorted(groups, key=lambda g: g["group"])
@@ -364,10 +330,12 @@ def parse_group_labels(content: str | None, k: int, n: int) -> list[list[str]]:
     for i, group in enumerate(groups, start=1):
         labels = group.get("labels")
         if not isinstance(labels, list):
-            raise ValueError(f'group {i} has no "labels" list')
+            raise InvalidReplyError(f'group {i} has no "labels" list')
         cleaned = [x for x in (clean_label(y) for y in labels if isinstance(y, str)) if x]
         if len(cleaned) != n:
-            raise ValueError(f"expected {n} non-empty labels for group {i}, got {len(cleaned)}")
+            raise InvalidReplyError(
+                f"expected {n} non-empty labels for group {i}, got {len(cleaned)}"
+            )
         out.append(cleaned)
     return out
 
@@ -379,222 +347,3 @@ def clean_label(label: str) -> str:
     if len(text) > MAX_LABEL_CHARS:
         text = text[: MAX_LABEL_CHARS - 1].rstrip() + "…"
     return text
-
-
-@dataclass
-class Reply:
-    """The outcome of asking for one cluster's labels (one row of the response cache), or
-    for a collision group's (``labels`` is then one list of labels per sibling)."""
-
-    labels: list[Any]
-    model_name: str
-    status: str  # "ok", "failed" or "skipped" (time budget spent / dry run)
-    error: str | None = None
-    attempts: int = 0
-    latency_ms: int = 0
-    raw_reply: str | None = None
-
-    def as_row(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
-
-
-class _Fatal(Exception):
-    pass
-
-
-T = TypeVar("T")
-
-
-@dataclass(kw_only=True)
-class RetryPolicy:
-    """Calls with a per-call timeout, retried on what may get better, within a deadline.
-
-    Retried: HTTP 408/429/5xx, timeouts, refused connections and invalid replies (a
-    ``ValueError`` from the call), waiting ``Retry-After`` when the endpoint says, else
-    ``backoff_base * 2**(attempt - 1)`` seconds (at most ``backoff_cap``) times a jitter in
-    [0.5, 1]. Not retried: 401/403, other 4xx, content-filter refusals.
-    """
-
-    max_attempts: int = 4
-    timeout: float = 60.0  # seconds per call
-    backoff_base: float = 1.0
-    backoff_cap: float = 30.0
-    sleep: Callable[[float], None] = time.sleep
-
-    def run(
-        self, call: Callable[[float], T], *, deadline: float | None = None
-    ) -> tuple[T | None, int, str | None]:
-        """``call(timeout)`` until it returns: ``(value, attempts, None)``, or
-        ``(None, attempts, reason)`` once attempts, retries or the deadline run out."""
-        error, attempts = "not attempted", 0
-        while attempts < self.max_attempts:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                error = f"time budget spent after {attempts} attempt(s); last error: {error}"
-                break
-            attempts += 1
-            delay: float | None = None
-            try:
-                return call(min(self.timeout, remaining or self.timeout)), attempts, None
-            except ValueError as exc:
-                error = f"invalid reply: {exc}"
-            except _Fatal as exc:
-                error = str(exc)
-                break
-            except Exception as exc:
-                problem = exc if isinstance(exc, _Retryable) else _classify(exc)
-                error = str(problem)
-                if isinstance(problem, _Fatal):
-                    break
-                delay = problem.retry_after
-            if attempts < self.max_attempts:
-                wait = delay if delay is not None else self._backoff(attempts)
-                if deadline is not None and time.monotonic() + wait > deadline:
-                    error = f"time budget spent after {attempts} attempt(s); last error: {error}"
-                    break
-                self.sleep(wait)
-        return None, attempts, _scrub(error)
-
-    def _backoff(self, attempt: int) -> float:
-        delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
-        return delay * random.uniform(0.5, 1.0)
-
-
-@dataclass(kw_only=True)
-class LLMLabeller(RetryPolicy):
-    """Ask an OpenAI-compatible chat endpoint for ``settings.n`` labels of a cluster."""
-
-    client: Any
-    settings: LLMSettings
-    _structured: bool = field(default=True, init=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-
-    def ask(self, user_prompt: str, *, deadline: float | None = None) -> Reply:
-        """Ask for one cluster's labels; never raises: a failure is a ``failed`` Reply."""
-        n = self.settings.n
-        return self._ask(
-            user_prompt, response_schema(n), lambda content: parse_labels(content, n), deadline
-        )
-
-    def ask_group(self, user_prompt: str, k: int, *, deadline: float | None = None) -> Reply:
-        """Ask for distinct labels of ``k`` colliding clusters at once (a prompt from
-        :func:`build_relabel_prompt`): ``labels`` holds ``n`` labels per sibling, in prompt
-        order. Same retries, timeout, structured-output fallback as :meth:`ask`."""
-        n = self.settings.n
-        return self._ask(
-            user_prompt,
-            relabel_schema(k, n),
-            lambda content: parse_group_labels(content, k, n),
-            deadline,
-        )
-
-    def _ask(
-        self,
-        user_prompt: str,
-        schema: dict[str, Any],
-        parse: Callable[[str | None], list[Any]],
-        deadline: float | None,
-    ) -> Reply:
-        started = time.monotonic()
-        raw: list[str | None] = [None]
-
-        def call(timeout: float) -> tuple[list[Any], str]:
-            response = self._create(user_prompt, schema, timeout=timeout)
-            raw[0] = _content(response)
-            labels = parse(raw[0])
-            return labels, getattr(response, "model", None) or self.settings.model
-
-        result, attempts, error = self.run(call, deadline=deadline)
-        if result is None:
-            return Reply([], self.settings.model, "failed", error, attempts, _ms(started), raw[0])
-        labels, model_name = result
-        return Reply(labels, model_name, "ok", None, attempts, _ms(started), raw[0])
-
-    def _create(self, user_prompt: str, schema: dict[str, Any], *, timeout: float) -> Any:
-        s = self.settings
-        kwargs: dict[str, Any] = {
-            "model": s.model,
-            "messages": [
-                {"role": "system", "content": s.system_prompt},
-                {"role": "user", "content": user_prompt},
-            ],
-            "temperature": s.temperature,
-            "timeout": timeout,
-        }
-        if s.seed is not None:
-            kwargs["seed"] = s.seed
-        with self._lock:
-            structured = s.use_structured_output and self._structured
-        if structured:
-            kwargs["response_format"] = schema
-        try:
-            response = self.client.chat.completions.create(**kwargs)
-        except Exception as exc:
-            status = getattr(exc, "status_code", None)
-            if structured and status in (400, 422):
-                # The endpoint rejects response_format: from now on ask for JSON in the prompt.
-                with self._lock:
-                    self._structured = False
-                raise _Retryable(f"response_format rejected (HTTP {status})", 0.0) from None
-            raise
-        choice = response.choices[0] if getattr(response, "choices", None) else None
-        finish = getattr(choice, "finish_reason", None)
-        if finish == "content_filter":
-            raise _Fatal("the endpoint's content filter refused to answer")
-        if finish == "length":
-            raise ValueError("reply cut off (finish_reason=length)")
-        return response
-
-
-def _classify(exc: Exception) -> Exception:
-    """Map an openai / network exception to retryable or fatal, with a short reason."""
-    status = getattr(exc, "status_code", None)
-    name = type(exc).__name__
-    if status is None:  # timeouts, refused connections, DNS: the endpoint may come back
-        return _Retryable(f"{name}: {_scrub(str(exc))}")
-    if status == 429 or status >= 500 or status == 408:
-        response = getattr(exc, "response", None)
-        return _Retryable(f"HTTP {status} ({name})", _retry_after(response))
-    if status in (401, 403):
-        return _Fatal(
-            f"HTTP {status}: the endpoint refused the credentials; check OPENAI_API_KEY "
-            "and OPENAI_BASE_URL in the environment"
-        )
-    return _Fatal(f"HTTP {status} ({name}): {_scrub(str(exc))}")
-
-
-def _retry_after(response: Any) -> float | None:
-    headers = getattr(response, "headers", None) or {}
-    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(header)
-        if value is not None:
-            try:
-                return max(0.0, min(float(value) / divisor, 120.0))
-            except ValueError:
-                continue
-    return None
-
-
-def _content(response: Any) -> str | None:
-    try:
-        return response.choices[0].message.content
-    except (AttributeError, IndexError, TypeError):
-        return None
-
-
-def _ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
-
-
-def _scrub(message: str) -> str:
-    """Drop anything that looks like the API key from an error message."""
-    key = os.environ.get("OPENAI_API_KEY")
-    if key:
-        message = message.replace(key, "***")
-    return re.sub(r"sk-[A-Za-z0-9_-]{8,}", "sk-***", message)[:500]

@@ -1,0 +1,40 @@
+"""The step layer: one function per pipeline step, called by its dbt Python model.
+
+A step owns what the algorithms (:mod:`text_clustering.projection`,
+:mod:`~text_clustering.clustering`, :mod:`~text_clustering.keywords`,
+:mod:`~text_clustering.labeller`, ...) know nothing about: the Arrow schema of its table,
+reading its inputs from DuckDB (streamed where they are large), what a rebuild reuses of its
+previous rows (:mod:`~text_clustering.steps.reuse`), and the dbt config it reads. Every
+function takes the DuckDB connection and relations a model has, and returns the model's
+table (or relation).
+"""
+
+from __future__ import annotations
+
+from .clustering import CLUSTERED_SCHEMA, ClusterSettings, cluster_incremental, cluster_texts
+from .embedding import embedded_texts, embedding_cache
+from .labelling import ask_llm, cluster_facets, cluster_keywords, cluster_prompts, name_clusters
+from .projection import PROJECTED_SCHEMA, ProjectionSettings, project_incremental, project_texts
+from .reports import build_report, cluster_figures, cluster_metrics, export_marts
+
+__all__ = [
+    "CLUSTERED_SCHEMA",
+    "PROJECTED_SCHEMA",
+    "ClusterSettings",
+    "ProjectionSettings",
+    "ask_llm",
+    "build_report",
+    "cluster_facets",
+    "cluster_figures",
+    "cluster_incremental",
+    "cluster_keywords",
+    "cluster_metrics",
+    "cluster_prompts",
+    "cluster_texts",
+    "embedded_texts",
+    "embedding_cache",
+    "export_marts",
+    "name_clusters",
+    "project_incremental",
+    "project_texts",
+]
