@@ -36,6 +36,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/sqlfluff lint models tests/dbt
+	$(BIN)/mypy
 
 # Debian's Chromium and chromedriver, for the test of the interactive map (offline, headless).
 browser:

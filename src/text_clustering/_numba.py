@@ -39,11 +39,11 @@ def cached_jit() -> Iterator[None]:
     with _lock:
         njit, jit = numba.njit, numba.jit
 
-        def cached_njit(*args, **kwargs):  # type: ignore[no-untyped-def]
+        def cached_njit(*args, **kwargs):
             kwargs.setdefault("cache", True)
             return njit(*args, **kwargs)
 
-        def cached_jit_(*args, **kwargs):  # type: ignore[no-untyped-def]
+        def cached_jit_(*args, **kwargs):
             kwargs.setdefault("cache", True)
             return jit(*args, **kwargs)
 

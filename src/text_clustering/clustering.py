@@ -322,18 +322,18 @@ class DensityClusterer:
         cls,
         anchors: np.ndarray,
         anchor_labels: np.ndarray,
-        eps: float,
+        radius: float,
         *,
         member_vectors: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None,
         **params: Any,
     ) -> DensityClusterer:
-        """A fitted clusterer from a saved fit: the fitted points and their labels, the radius,
+        """A fitted clusterer from a saved fit: the fitted points and their labels, ``eps_``,
         and (``centroid`` policy) a function returning ``(embeddings, labels)`` of the
         clusters' own members, called only when a prediction has noise to move."""
         clusterer = cls(**params)
         clusterer._validate()
         clusterer.anchors_, clusterer.anchor_labels_ = anchors, anchor_labels
-        clusterer.eps_, clusterer.centroids_ = eps, None
+        clusterer.eps_, clusterer.centroids_ = radius, None
         clusterer._members = member_vectors
         return clusterer
 
@@ -358,10 +358,9 @@ class DensityClusterer:
                 max_distance=self._max_distance(),
             )
         elif self.noise_policy == "centroid" and lost.size:
+            centroids = self.centroids()
             lost_labels = labels[lost]
-            moved_lost = reassign_to_centroids(
-                _rows(_need(vectors), lost), lost_labels, self.centroids()
-            )
+            moved_lost = reassign_to_centroids(_rows(_need(vectors), lost), lost_labels, centroids)
             labels[lost] = lost_labels
             moved[lost[moved_lost]] = True
         return labels, moved

@@ -55,24 +55,3 @@ def _kmeans(points: np.ndarray, k: int, iterations: int) -> tuple[np.ndarray, np
                 centres[j] = points[mine].mean(axis=0)
     gaps = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
     return np.argmin(gaps, axis=1), centres
-
-
-def _kmeans(points: np.ndarray, k: int, iterations: int) -> tuple[np.ndarray, np.ndarray]:
-    """Lloyd's k-means from a farthest-point start (``k`` <= distinct points)."""
-    centre = points.mean(axis=0)
-    chosen = [int(np.argmin(np.linalg.norm(points - centre, axis=1)))]
-    nearest = np.linalg.norm(points - points[chosen[0]], axis=1)
-    for _ in range(k - 1):
-        chosen.append(int(np.argmax(nearest)))
-        nearest = np.minimum(nearest, np.linalg.norm(points - points[chosen[-1]], axis=1))
-    centres = points[chosen].copy()
-    assignment = np.zeros(points.shape[0], dtype=np.int64)
-    for _ in range(iterations):
-        gaps = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-        assignment = np.argmin(gaps, axis=1)
-        for j in range(k):
-            mine = assignment == j
-            if mine.any():
-                centres[j] = points[mine].mean(axis=0)
-    gaps = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-    return np.argmin(gaps, axis=1), centres

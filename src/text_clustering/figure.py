@@ -6,6 +6,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,16 +35,17 @@ def cluster_annotations(
     ]
 
 
-def _overlaps(box, placed) -> bool:  # type: ignore[no-untyped-def]
+def _overlaps(box: Any, placed: list[Any]) -> bool:
     return any(box.overlaps(other) for other in placed)
 
 
-def place_labels(ax, annotations, sizes, renderer) -> list:  # type: ignore[no-untyped-def]
+def place_labels(ax: Any, annotations: Any, sizes: Any, renderer: Any) -> list[Any]:
     """Draw the labels largest cluster first; a label that would overlap one already drawn
     moves to the nearest free spot around its centre (with a thin line back to it)."""
     from matplotlib.text import Text  # matplotlib loads on drawing only
 
-    placed, texts = [], []
+    placed: list[Any] = []
+    texts: list[Any] = []
     steps = [(0, 0)] + [
         (r * np.cos(a), r * np.sin(a))
         for r in (18, 32, 48, 64, 84, 108)
@@ -104,9 +106,16 @@ def save_cluster_figure(
     size = float(np.clip(40_000 / max(len(points), 1), 0.3, 20))
     noise = labels == NOISE
     if noise.any():
-        ax.scatter(*points[noise].T, s=size * 0.6, c="#c8c8c8", linewidths=0, rasterized=True)
-    clusters, counts_array = np.unique(labels[~noise], return_counts=True)
-    clusters = [int(c) for c in clusters]
+        ax.scatter(
+            points[noise, 0],
+            points[noise, 1],
+            s=size * 0.6,
+            c="#c8c8c8",
+            linewidths=0,
+            rasterized=True,
+        )
+    ids, counts_array = np.unique(labels[~noise], return_counts=True)
+    clusters = [int(c) for c in ids]
     counts = dict(zip(clusters, (int(n) for n in counts_array), strict=True))
     cmap = plt.get_cmap("tab20")
     colour_of = {c: cmap(i % 20) for i, c in enumerate(clusters)}
@@ -118,7 +127,8 @@ def save_cluster_figure(
         index = np.searchsorted(np.array(clusters), labels[order])
         palette = np.array([cmap(i % 20) for i in range(20)])
         ax.scatter(
-            *points[order].T,
+            points[order, 0],
+            points[order, 1],
             s=size,
             c=palette[index % 20],
             linewidths=0,
@@ -152,7 +162,7 @@ def save_cluster_figure(
             frameon=False,
         )
     fig.tight_layout()
-    renderer = fig.canvas.get_renderer()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     # Only the largest clusters get a label on the picture: past a few dozen they cover it
     # (and placing them costs seconds); the interactive map labels every cluster.
     labelled = {c for _, c, _ in sorted(handles, key=lambda t: (-t[0], t[1]))[:MAX_LABELS]}

@@ -36,7 +36,7 @@ METRICS_SCHEMA = pa.schema(
 )
 
 
-def purity(reference: Sequence[Any], labels: Sequence[int]) -> float:
+def purity(reference: Sequence[Any], labels: Sequence[int] | np.ndarray) -> float:
     """Share of texts whose cluster's most common reference label is their own."""
     if not len(labels):
         return float("nan")
@@ -51,7 +51,7 @@ def purity(reference: Sequence[Any], labels: Sequence[int]) -> float:
 # costs ~2.5 s of every build whose clusters changed. Tested against scikit-learn.
 
 
-def _contingency(reference: Sequence[Any], labels: Sequence[Any]) -> np.ndarray:
+def _contingency(reference: Sequence[Any], labels: Sequence[Any] | np.ndarray) -> np.ndarray:
     """Counts of (reference class, cluster) pairs: ``(n_classes, n_clusters)``."""
     _, classes = np.unique(np.asarray([str(r) for r in reference]), return_inverse=True)
     _, clusters = np.unique(np.asarray(labels), return_inverse=True)

@@ -110,7 +110,7 @@ class RetryPolicy:
                 if isinstance(problem, Fatal):
                     kind = REPLY if isinstance(exc, Fatal) else TRANSPORT
                     break
-                kind, delay = TRANSPORT, problem.retry_after  # type: ignore[union-attr]
+                kind, delay = TRANSPORT, problem.retry_after
             if attempts < self.max_attempts:
                 wait = delay if delay is not None else self._backoff(attempts)
                 if deadline is not None and time.monotonic() + wait > deadline:

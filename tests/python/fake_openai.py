@@ -15,7 +15,9 @@ the client's timeout), ``malformed`` (not JSON), ``wrong_count`` (one label too 
 cluster prompt gets one of two near-identical labels, "Software tools" / "software tool." or
 "Misc programs" / "Programs", chosen by a hash of the prompt, so different clusters collide;
 a relabel prompt showing the siblings gets distinct labels, as ``ok``), ``stubborn`` (as
-``collide``, and a relabel prompt gets the same label for every sibling).
+``collide``, and a relabel prompt gets the same label for every sibling), ``flat`` (as
+``collide``, and a relabel prompt is answered like a cluster prompt, ``{"labels": [...]}``:
+a server that ignores the relabel schema, so the reply never fits it).
 
 A relabel prompt (``## Group 1 (current label: ...)`` sections, see ``build_relabel_prompt``)
 is answered ``{"groups": [{"group": i, "labels": [...]}]}``: for each group the most frequent
@@ -228,7 +230,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         prompt = body["messages"][-1]["content"]
         labels = labels_from_prompt(prompt)
-        if behaviour in ("collide", "stubborn"):
+        if behaviour in ("collide", "stubborn", "flat"):
             labels = lazy_labels(prompt)
         finish = "stop"
         if behaviour == "wrong_count":
@@ -236,7 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
         if behaviour == "obey" and "Ignore the instructions" in prompt:
             labels = ["PWNED " * 83] * 40
         content = json.dumps({"labels": labels})
-        if is_relabel_prompt(prompt):
+        if is_relabel_prompt(prompt) and behaviour != "flat":
             groups = relabels_from_prompt(prompt, distinct=behaviour != "stubborn")
             content = json.dumps({"groups": groups})
         if behaviour == "malformed":

@@ -282,7 +282,7 @@ def test_a_build_killed_midway_is_finished_by_the_next(tmp_path, step):
         assert "36 text(s) not in the cache" in output  # nothing half-written was kept
     unique = "select count(*), count(distinct {key}) from {table}"
     for table, key in (
-        ("int_llm_responses", "request_hash"),
+        ("int_llm_replies", "request_hash"),
         ("int_embedding_cache", "embedding_key"),
     ):
         total, distinct = query(database, unique.format(table=table, key=key))[0]

@@ -1,8 +1,12 @@
 import numpy as np
 import pyarrow as pa
 
-from text_clustering import NOISE, cluster, cluster_table, to_arrow
-from text_clustering.cluster import relabel_by_size
+from text_clustering import NOISE, DensityClusterer, to_arrow
+from text_clustering.clustering import relabel_by_size
+
+
+def cluster(points, **params):
+    return DensityClusterer(noise_policy="keep", **params).fit(points).labels_
 
 
 def blobs(sizes, spread=0.05, seed=0):
@@ -29,13 +33,12 @@ def test_empty_input():
     assert cluster(np.zeros((0, 2), dtype=np.float32)).shape == (0,)
 
 
-def test_cluster_table_sorts_by_text_id_so_row_order_does_not_matter():
-    points = blobs([6, 6])
-    ids = [f"t{i:02d}" for i in range(12)]
-    forward = pa.table({"text_id": ids, "projection": to_arrow(points)})
+def test_the_step_sorts_by_text_id_so_row_order_does_not_matter():
+    forward = projected_table(blobs([6, 6]), ["fit"] * 12)
     backward = forward.take(list(range(11, -1, -1)))
-    a = cluster_table(forward, eps=0.5, min_samples=3)
-    b = cluster_table(backward, eps=0.5, min_samples=3)
+    settings = ClusterSettings(eps=0.5, min_samples=3, noise_policy="keep")
+    a = cluster_incremental(forward, None, settings)
+    b = cluster_incremental(backward, None, settings)
     assert a.equals(b)
     assert a.schema.field("cluster_label").type == pa.int32()
 
@@ -46,18 +49,19 @@ import json  # noqa: E402
 
 import pytest  # noqa: E402
 
-from text_clustering import ClusterSettings, ConfigError, cluster_incremental  # noqa: E402
-from text_clustering.cluster import (  # noqa: E402
+from text_clustering import ClusterSettings, ConfigError, InputError  # noqa: E402
+from text_clustering.clustering import (  # noqa: E402
     Centroids,
     assign_nearest,
     auto_eps,
     cluster_centroids,
-    facets,
-    fit_clusters,
+    density_labels,
     k_distances,
     reassign_noise,
     reassign_to_centroids,
 )
+from text_clustering.facets import facets  # noqa: E402
+from text_clustering.steps.clustering import cluster_incremental  # noqa: E402
 
 
 def test_k_distances_by_hand():
@@ -75,8 +79,8 @@ def test_auto_eps_is_the_quantile_of_the_k_distance():
 
 def test_auto_eps_follows_the_scale_of_the_layout():
     small = blobs([50, 50, 50], spread=0.05)
-    labels_small, eps_small = fit_clusters(small, min_samples=5)
-    labels_big, eps_big = fit_clusters(small * 100, min_samples=5)
+    labels_small, eps_small = density_labels(small, min_samples=5)
+    labels_big, eps_big = density_labels(small * 100, min_samples=5)
     assert eps_big == pytest.approx(eps_small * 100, rel=1e-4)
     np.testing.assert_array_equal(labels_small, labels_big)
     # no cluster spans two blobs, and each blob is mostly one cluster (its fringe may split)
@@ -88,7 +92,7 @@ def test_auto_eps_follows_the_scale_of_the_layout():
 
 def test_hdbscan_finds_the_blobs_without_eps():
     points = np.concatenate([blobs([40, 60, 50]), [[50.0, 50.0]]]).astype(np.float32)
-    labels, radius = fit_clusters(points, algorithm="hdbscan", min_samples=10)
+    labels, radius = density_labels(points, algorithm="hdbscan", min_samples=10)
     assert set(labels[40:100]) == {0} and set(labels[100:150]) == {1}
     assert set(labels[:40]) == {2} and labels[-1] == NOISE
     assert radius > 0
@@ -169,7 +173,6 @@ def test_cluster_incremental_fits_on_fit_rows_and_assigns_the_rest():
     # inside the second blob: its cluster when within eps of a fitted text, else noise
     blob = np.bincount(labels[30:50][labels[30:50] != NOISE]).argmax()
     assert set(labels[50:].tolist()) <= {blob, NOISE} and (labels[50:] == blob).sum() >= 8
-    assert out["facet"].null_count == 10 + int((labels[:50] == NOISE).sum())
     fit = json.loads(out["cluster_fit"][0].as_py())
     assert fit["eps_used"] > 0 and fit["n_fit"] == 50 and fit["eps"] is None
 
@@ -182,8 +185,8 @@ def test_cluster_incremental_reuses_labels_and_only_assigns_new_texts():
     second = cluster_incremental(table, first, KEEP)
     assert (
         second.slice(0, 60)
-        .select(["cluster_label", "facet"])
-        .equals(first.select(["cluster_label", "facet"]))
+        .select(["cluster_label", "assigned_by"])
+        .equals(first.select(["cluster_label", "assigned_by"]))
     )
     second_blob = np.bincount(first["cluster_label"].to_numpy()[30:60] + 1).argmax() - 1
     assert second["cluster_label"].to_pylist()[60:] == [second_blob, NOISE]
@@ -268,7 +271,6 @@ def test_noise_policy_centroid_uses_the_embeddings():
     blob_b = labels[30]
     assert labels[60:] == [blob_b, NOISE]
     assert out["assigned_by"].to_pylist()[60:] == ["noise_policy", "dbscan"]
-    assert out["facet"][60].as_py() is None  # representatives come from the members only
     assert calls == [62]
     # reused fit: a new text far from every fitted text in 2-D, embedded like blob A
     grown = projected_table(np.concatenate([points, [[-40.0, -40.0]]]), ["fit"] * 62 + ["new"])
@@ -278,14 +280,32 @@ def test_noise_policy_centroid_uses_the_embeddings():
     assert again["cluster_label"][62].as_py() == labels[0]
     assert again["assigned_by"][62].as_py() == "noise_policy"
     assert calls == [60, 1]  # the fitted members (for the centroids), then the new noise
-    with pytest.raises(ValueError, match="embeddings"):
+    with pytest.raises(InputError, match="embeddings"):
         cluster_incremental(table, None, settings)
 
 
-def test_cluster_settings_name_the_bad_var():
-    with pytest.raises(ConfigError, match="clustering_algorithm"):
-        ClusterSettings(algorithm="kmeans")
-    with pytest.raises(ConfigError, match="noise_policy"):
-        ClusterSettings(noise_policy="drop")
-    with pytest.raises(ConfigError, match="target_noise_share"):
-        ClusterSettings(target_noise_share=1.5)
+@pytest.mark.parametrize(
+    "params, var",
+    [
+        ({"algorithm": "kmeans"}, "clustering_algorithm"),
+        ({"noise_policy": "drop"}, "noise_policy"),
+        ({"target_noise_share": 1.5}, "target_noise_share"),
+        ({"eps": 0.0}, "eps"),
+        ({"min_samples": 1}, "min_samples"),
+    ],
+)
+def test_the_clusterer_names_the_bad_var_when_fitted(params, var):
+    clusterer = DensityClusterer(**params)  # sklearn-style: nothing checked before fit
+    with pytest.raises(ConfigError, match=var):
+        clusterer.fit(blobs([10, 10]))
+
+
+def test_predict_assigns_new_points_like_the_fit_and_is_deterministic():
+    points = blobs([30, 30])
+    clusterer = DensityClusterer(eps=0.5, min_samples=5, noise_policy="keep").fit(points)
+    again = DensityClusterer(eps=0.5, min_samples=5, noise_policy="keep").fit(points)
+    np.testing.assert_array_equal(clusterer.labels_, again.labels_)
+    new = np.array([[5.0, 0.01], [0.01, 0.0], [100.0, 100.0]], dtype=np.float32)
+    expected = [clusterer.labels_[30], clusterer.labels_[0], NOISE]
+    assert clusterer.predict(new).tolist() == expected
+    assert clusterer.eps_ == 0.5 and clusterer.moved_.sum() == 0

@@ -1,7 +1,7 @@
 import pytest
 
-from text_clustering import ConfigError, read_bool, read_float, read_int, read_str
-from text_clustering.config import is_unset
+from text_clustering import ConfigError
+from text_clustering.config import is_unset, read_bool, read_float, read_int, read_str
 
 
 def test_read_int_accepts_ints_and_their_strings():
@@ -55,20 +55,14 @@ def test_the_package_exports_its_names_and_imports_heavy_modules_only_on_use():
 
     import text_clustering
 
-    assert set(text_clustering.__all__) == set(text_clustering._EXPORTS)
-    import text_clustering.cluster
-    import text_clustering.project
-
-    # the functions, not the submodules of the same name
-    assert text_clustering.cluster.__name__ == "cluster"
-    assert text_clustering.project.__name__ == "project"
+    assert text_clustering.__all__ == sorted(text_clustering._EXPORTS)  # one list
     for name in text_clustering.__all__:
         assert getattr(text_clustering, name) is not None
-    # the dbt plugin (loaded by every dbt run), the config readers and the modules of the
+    # the dbt plugin (loaded by every dbt run), the config readers and the steps of the
     # models that a rebuild often only re-checks pull in no heavy module until used
     code = (
-        "import sys, text_clustering.dbt_plugin; from text_clustering import read_int; "
-        "import text_clustering.report, text_clustering.metrics, text_clustering.label; "
+        "import sys, text_clustering.dbt_plugin; from text_clustering import ConfigError; "
+        "import text_clustering.steps, text_clustering.report, text_clustering.metrics; "
         "print(sorted(m for m in ('sklearn', 'torch', 'umap', 'matplotlib', 'scipy.spatial') "
         "if m in sys.modules))"
     )
@@ -76,3 +70,85 @@ def test_the_package_exports_its_names_and_imports_heavy_modules_only_on_use():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert loaded == "[]"
+
+
+def test_every_model_uses_the_one_public_api_and_stays_thin():
+    # a dbt Python model reads its config and makes one call into text_clustering
+    import ast
+    from pathlib import Path
+
+    import text_clustering
+
+    models = sorted(Path(__file__).resolve().parents[2].glob("python_models/*/*.py"))
+    assert len(models) >= 12
+    for path in models:
+        tree = ast.parse(path.read_text())
+        imported = [
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+            for alias in node.names
+        ]
+        assert all(name in text_clustering.__all__ for name in imported), path.name
+        body = [n for n in tree.body if not isinstance(n, ast.Expr | ast.ImportFrom)]
+        lines = sum(n.end_lineno - n.lineno + 1 for n in body)
+        assert lines <= 20, f"{path.name}: {lines} lines of code"
+
+
+def test_the_library_defaults_are_the_dbt_project_vars():
+    # dbt_project.yml holds the defaults; the library's own defaults must be the same
+    import inspect
+    from pathlib import Path
+
+    import yaml
+
+    from text_clustering import DEFAULT_MODEL, DensityClusterer, KeywordModel, UMAPProjector
+    from text_clustering.embed import embed_texts
+    from text_clustering.prompts import DEFAULT_CONTEXT, SYSTEM_PROMPT, LLMSettings
+    from text_clustering.steps.clustering import ClusterSettings
+    from text_clustering.steps.labelling import AskSettings
+    from text_clustering.steps.projection import ProjectionSettings, project_incremental
+
+    project = yaml.safe_load((Path(__file__).resolve().parents[2] / "dbt_project.yml").read_text())
+    variables = project["vars"]
+
+    def default(function, name):
+        return inspect.signature(function).parameters[name].default
+
+    llm = LLMSettings(model=variables["llm_model"])
+    expected = {
+        "n_neighbors": [ProjectionSettings().n_neighbors, UMAPProjector().n_neighbors],
+        "min_dist": [ProjectionSettings().min_dist, UMAPProjector().min_dist],
+        "metric": [ProjectionSettings().metric, UMAPProjector().metric],
+        "random_state": [ProjectionSettings().random_state, UMAPProjector().random_state],
+        "max_fit_rows": [ProjectionSettings().max_fit_rows],
+        "refit_new_share": [default(project_incremental, "refit_new_share")],
+        "clustering_algorithm": [ClusterSettings().algorithm, DensityClusterer().algorithm],
+        "eps": [ClusterSettings().eps, DensityClusterer().eps],
+        "min_samples": [ClusterSettings().min_samples, DensityClusterer().min_samples],
+        "noise_policy": [ClusterSettings().noise_policy, DensityClusterer().noise_policy],
+        "noise_max_distance": [ClusterSettings().noise_max_distance],
+        "target_noise_share": [ClusterSettings().target_noise_share],
+        "embedding_model": [DEFAULT_MODEL],
+        "embedding_batch_size": [default(embed_texts, "batch_size")],
+        "default_label": [KeywordModel().default_label],
+        "n": [llm.n, KeywordModel().n],
+        "query_title": [llm.query_title],
+        "max_example_chars": [llm.max_example_chars],
+        "max_prompt_chars": [llm.max_prompt_chars],
+        "llm_temperature": [llm.temperature],
+        "llm_seed": [llm.seed],
+        "use_default_structured_output": [llm.use_structured_output],
+        "input_batch_size": [AskSettings().max_concurrency],
+        "llm_timeout": [AskSettings().timeout],
+        "llm_max_attempts": [AskSettings().max_attempts],
+        "llm_time_budget": [AskSettings().time_budget],
+        "llm_dry_run": [AskSettings().dry_run],
+        "llm_retry_failed": [AskSettings().retry_failed],
+    }
+    for var, values in expected.items():
+        assert all(value == variables[var] for value in values), (var, values, variables[var])
+    # null in dbt_project.yml means "the library's default"
+    assert variables["context"] is None and llm.context == DEFAULT_CONTEXT
+    assert variables["system_prompt"] is None and llm.system_prompt == SYSTEM_PROMPT
+    assert variables["examples"] is None and llm.examples == ()

@@ -81,7 +81,7 @@ def test_offline_keyword_labels_are_made_distinct(corpus, tmp_path):
     assert {r[4] for r in fonts} == {"keywords"} and {r[5] for r in fonts} == {None}
     assert sorted(r[1].rsplit(", ", 1)[1] for r in fonts) == ["dejavu", "liberation"]
     assert_distinct([r[1] for r in rows])
-    assert query(database, "select count(*) from int_llm_relabels") == [(0,)]
+    assert query(database, "select count(*) from int_llm_replies") == [(0,)]
 
     # representative_ids: the prompt's representatives, in rank order, for every cluster
     mismatches = query(
@@ -124,3 +124,36 @@ def test_llm_labels_that_collide_are_relabelled_once_per_group_then_cached(corpu
         ok(run_dbt(tmp_path, database, "build", vars=variables, env=env))
         assert state.chat_calls == n_clusters + len(groups)
         assert final_labels(database) == rows
+
+
+def test_relabel_replies_that_never_fit_the_schema_cost_no_call_on_a_rebuild(corpus, tmp_path):
+    # a server that answers every relabel prompt with a plain {"labels": [...]}: the reply is
+    # invalid for the relabel schema, cached as failed, and not asked again by an unchanged
+    # build (it used to cost every rebuild groups x attempts calls)
+    database = tmp_path / "flat.duckdb"
+    variables = {"source_path": str(corpus), "llm_model": "flat-model", **VARS}
+    with serve(default="flat") as (url, state):
+        env = {"OPENAI_BASE_URL": url}
+        ok(run_dbt(tmp_path, database, "build", vars=variables, env=env))
+        rows = final_labels(database)
+        grouped = [r for r in rows if r[3] is not None]
+        assert grouped and {(r[4], r[5]) for r in grouped} == {("keywords", "failed")}
+        failed = query(
+            database,
+            "select status, error_kind, attempts from int_llm_replies where kind = 'relabel'",
+        )
+        assert failed and {r[:2] for r in failed} == {("failed", "reply")}
+        assert all(r[2] == 4 for r in failed)  # var llm_max_attempts, then cached
+        assert_distinct([r[1] for r in rows])
+
+        calls = state.chat_calls
+        ok(run_dbt(tmp_path, database, "build", vars=variables, env=env))
+        assert state.chat_calls == calls  # unchanged input: 0 calls
+        assert final_labels(database) == rows
+
+        ok(
+            run_dbt(
+                tmp_path, database, "build", vars={**variables, "llm_retry_failed": True}, env=env
+            )
+        )
+        assert state.chat_calls == calls + len(failed) * 4  # asked again, on request

@@ -9,12 +9,13 @@ from text_clustering import (
     ConfigError,
     EmbeddingError,
     InputError,
-    embed_missing,
     embed_texts,
-    embedding_key_sql,
-    embedding_table,
+    embedding_cache,
+    to_arrow,
+    to_numpy,
 )
 from text_clustering.embed import OpenAIEmbedder, resolve_model_path
+from text_clustering.steps.embedding import embedding_key_sql
 
 
 def test_bundled_model_resolves_to_a_local_folder():
@@ -38,18 +39,17 @@ def test_texts_come_back_in_input_order_though_encoded_by_length():
     np.testing.assert_allclose(vectors, one_by_one, atol=1e-5)
 
 
-def test_embedding_table_turns_lists_into_fixed_arrays_in_input_order():
+def test_lists_become_fixed_arrays_in_input_order():
     table = pa.table({"text_id": ["b", "a"], "v": pa.array([[1.0, 0.0], [0.0, 1.0]])})
-    out = embedding_table(table, "v")
-    assert out["text_id"].to_pylist() == ["b", "a"]
-    assert out.schema.field("embedding").type == pa.list_(pa.float32(), 2)
-    assert out["embedding"].to_pylist() == [[1.0, 0.0], [0.0, 1.0]]
+    out = to_arrow(to_numpy(table, "v"))
+    assert out.type == pa.list_(pa.float32(), 2)
+    assert out.to_pylist() == [[1.0, 0.0], [0.0, 1.0]]
 
 
-def test_embedding_table_names_a_null_vector():
+def test_a_null_vector_is_named_by_its_text_id():
     table = pa.table({"text_id": ["a", "b"], "v": pa.array([[1.0], None])})
     with pytest.raises(InputError, match="text_id='b'"):
-        embedding_table(table, "v")
+        to_numpy(table, "v")
 
 
 def test_embedding_key_sql_depends_on_model_and_text():
@@ -64,25 +64,40 @@ def test_embedding_key_sql_depends_on_model_and_text():
     assert key("model", "hi") == key("model", "hi") and len(key("model", "hi")) == 32
 
 
-MISSING = pa.table({"embedding_key": ["k1", "k2", "k3"], "text": ["chess", "opera", "chess game"]})
+TEXTS = ["chess", "opera", "chess game", "chess", "?!"]  # a repeat, and no words
 
 
-def test_embed_missing_locally_makes_cache_rows():
-    out = embed_missing(MISSING, model_name="all-MiniLM-L6-v2")
-    assert out["embedding_key"].to_pylist() == ["k1", "k2", "k3"]
+def cache_rows(model, *, batch_size=64, cached=None):
+    """One build of the cache step over TEXTS (``cached``: the cache table so far)."""
+    con = duckdb.connect()
+    con.register("stg", pa.table({"text": TEXTS, "is_embeddable": [True] * 4 + [False]}))
+    this = None
+    if cached is not None:
+        con.register("cache_rows", cached)
+        con.execute("create table cache as select * from cache_rows")
+        this = "cache"
+    config = {"embedding_model": model, "embedding_batch_size": batch_size}
+    return embedding_cache(con, con.sql("select * from stg"), this, config)
+
+
+def test_the_cache_step_embeds_each_distinct_text_once_locally():
+    out = cache_rows("all-MiniLM-L6-v2")
+    assert out.num_rows == 3 and len(set(out["embedding_key"].to_pylist())) == 3
     assert set(out["embedding_model"].to_pylist()) == {"all-MiniLM-L6-v2"}
     assert out.schema.field("embedding").type == pa.list_(pa.float32())
     assert len(out["embedding"][0].as_py()) == 384
-    assert embed_missing(MISSING.slice(0, 0), model_name="all-MiniLM-L6-v2").num_rows == 0
+    assert cache_rows("all-MiniLM-L6-v2", cached=out).num_rows == 0  # all cached
 
 
 def test_openai_embeddings_go_through_the_endpoint_in_batches(llm_server, monkeypatch):
     url, state = llm_server
     monkeypatch.setenv("OPENAI_BASE_URL", url)
-    out = embed_missing(MISSING, model_name="openai:fake-embed", batch_size=2)
+    out = cache_rows("openai:fake-embed", batch_size=2)
     assert state.embedding_calls == 2 and state.embedded_texts == 3
     assert state.requests[0]["model"] == "fake-embed"
-    np.testing.assert_allclose(out["embedding"][0].as_py(), embed_text("chess"), atol=1e-6)
+    vectors = {tuple(v) for v in out["embedding"].to_pylist()}
+    expected = {tuple(np.float32(embed_text(t)).tolist()) for t in ["chess", "opera", "chess game"]}
+    assert vectors == expected
 
 
 def test_openai_embedding_batches_that_keep_failing_are_left_out(llm_server):
@@ -98,7 +113,7 @@ def test_openai_embedding_batches_that_keep_failing_are_left_out(llm_server):
 
 def test_openai_embeddings_need_an_endpoint(no_llm_env):
     with pytest.raises(ConfigError, match="set OPENAI_API_KEY and/or OPENAI_BASE_URL"):
-        embed_missing(MISSING, model_name="openai:fake-embed")
+        cache_rows("openai:fake-embed")
 
 
 def test_unknown_model_says_how_to_fix(tmp_path):

@@ -2,14 +2,16 @@ import math
 
 import pytest
 
-from text_clustering import (
+from text_clustering.keywords import (
+    Disambiguated,
     class_tfidf,
     collision_groups,
     disambiguate,
     keyword_labels,
+    label_from_keywords,
+    label_key,
     labels_collide,
 )
-from text_clustering.keywords import Disambiguated, label_from_keywords, label_key
 
 DOCS = [
     "vim editor modal editor",

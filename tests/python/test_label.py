@@ -1,37 +1,22 @@
-import time
+"""The labelling steps, driven as dbt drives them: DuckDB relations in, tables out, the LLM
+reply cache kept as an incremental table between "builds" (see :class:`Warehouse`)."""
 
-import openai
+import duckdb
 import pyarrow as pa
 import pytest
 from fake_openai import MODEL_REPORTED
 
 from text_clustering import (
     KEYWORD_MODEL_NAME,
-    LLMLabeller,
-    LLMSettings,
-    distinct_labels_table,
-    keywords_table,
+    ask_llm,
+    cluster_keywords,
+    cluster_prompts,
     labels_collide,
     make_distinct,
-    prompts_table,
-    relabel_prompts_table,
-    relabels_table,
-    responses_table,
+    name_clusters,
 )
-from text_clustering.label import DistinctLabels
+from text_clustering.naming import DistinctLabels
 
-DOCUMENTS = pa.table(
-    {
-        "cluster_label": [0, 0, 1, 1, -1],
-        "text": [
-            "vim editor modal editor",
-            "emacs editor",
-            "chess game board",
-            "board game dice",
-            "random noise words",
-        ],
-    }
-)
 REPRESENTATIVES = pa.table(
     {
         "cluster_label": [0, 0, 1],
@@ -39,91 +24,184 @@ REPRESENTATIVES = pa.table(
         "text": ["emacs editor", "vim editor modal editor", "chess chess board"],
     }
 )
-SETTINGS = LLMSettings(model="asked-model")
+LLM_CONFIG = {
+    "llm_model": "asked-model",
+    "n": 1,
+    "default_label": "Unclassified",
+    "input_batch_size": 2,
+    "llm_timeout": 5,
+    "llm_max_attempts": 1,
+    "llm_time_budget": 60,
+    "llm_dry_run": False,
+    "llm_retry_failed": False,
+}
+
+
+class Warehouse:
+    """An in-memory DuckDB with the tables a labelling step reads, and the reply cache
+    appended like dbt's incremental model (delete+insert on request_hash)."""
+
+    def __init__(self, representatives: pa.Table, config=None) -> None:
+        self.con = duckdb.connect()
+        self.config = {**LLM_CONFIG, **(config or {})}
+        self.put("representatives", representatives)
+        self.put("prompts", cluster_prompts(self.rel("representatives"), self.config))
+
+    def put(self, name: str, table: pa.Table) -> None:
+        self.con.register("incoming", table)
+        self.con.execute(f"create or replace table {name} as select * from incoming")
+        self.con.unregister("incoming")
+
+    def rel(self, name: str):
+        return self.con.sql(f"select * from {name}")
+
+    def exists(self, name: str) -> bool:
+        found = self.con.sql(f"select count(*) from duckdb_tables() where table_name = '{name}'")
+        return found.fetchall()[0][0] > 0
+
+    def ask(self, **config) -> pa.Table:
+        """One build of int_llm_replies: the rows it adds, merged into the cache."""
+        this = "replies" if self.exists("replies") else None
+        new = ask_llm(
+            self.con,
+            this,
+            self.rel("prompts"),
+            self.rel("representatives"),
+            {**self.config, **config},
+        )
+        if this is None:
+            self.put("replies", new)
+        elif new.num_rows:
+            self.con.register("incoming", new)
+            self.con.execute(
+                "delete from replies where request_hash in (select request_hash from incoming)"
+            )
+            self.con.execute("insert into replies select * from incoming")
+            self.con.unregister("incoming")
+        return new
+
+    def names(self, keywords: pa.Table) -> dict:
+        self.put("keywords", keywords)
+        if not self.exists("replies"):
+            self.ask()
+        table = name_clusters(
+            self.rel("keywords"),
+            self.rel("prompts"),
+            self.rel("replies"),
+            self.rel("representatives"),
+            self.config,
+        )
+        return rows(table)
 
 
 def rows(table, key="cluster_label"):
     return {r[key]: r for r in table.to_pylist()}
 
 
-def test_keywords_table_has_every_cluster_and_noise():
-    out = rows(keywords_table(DOCUMENTS, n=1, default_label="Other"))
+@pytest.fixture
+def online(llm_server, monkeypatch):
+    url, state = llm_server
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    return state
+
+
+def test_keywords_have_every_cluster_and_noise():
+    con = duckdb.connect()
+    texts = ["vim editor modal editor", "emacs editor", "chess game board", "board game dice"]
+    con.register("stg", pa.table({"text_id": list("abcde"), "text": [*texts, "random noise"]}))
+    con.register(
+        "clustered", pa.table({"text_id": list("abcde"), "cluster_label": [0, 0, 1, 1, -1]})
+    )
+    con.register(
+        "projected", pa.table({"text_id": list("abcde"), "projection_source": ["fit"] * 5})
+    )
+    config = {"n": 1, "default_label": "Other"}
+    args = (con.sql("select * from clustered"), con.sql("select * from projected"))
+    out = rows(cluster_keywords(con, "nothing_yet", *args, con.sql("select * from stg"), config))
     assert sorted(out) == [-1, 0, 1]
     assert out[0]["keyword_labels"] == ["editor, emacs, modal"]
     assert out[1]["top_keywords"][:2] == ["board", "game"]
-
-
-def test_keywords_table_keeps_a_noise_row_without_noise_and_gapped_ids():
-    gapped = pa.table({"cluster_label": [3, 3, 9], "text": ["a cat", "a cat", "dog"]})
-    out = rows(keywords_table(gapped, n=2, default_label="Other"))
-    assert sorted(out) == [-1, 3, 9]
-    assert (
-        out[-1]["keyword_labels"] == ["Other", "Other"] and out[9]["keyword_labels"][1] == "Other"
+    # a noise row even without noise texts, gapped ids, n labels padded with the default
+    con.register("gapped", pa.table({"text_id": list("abc"), "cluster_label": [3, 3, 9]}))
+    two = cluster_keywords(
+        con,
+        "t",
+        con.sql("select * from gapped"),
+        args[1],
+        con.sql("select * from stg"),
+        {**config, "n": 2},
     )
+    out = rows(two)
+    assert sorted(out) == [-1, 3, 9] and out[-1]["keyword_labels"] == ["Other", "Other"]
+    assert len(out[3]["keyword_labels"]) == 2
 
 
 def test_prompts_show_each_clusters_representatives_in_rank_order():
-    out = rows(prompts_table(REPRESENTATIVES, SETTINGS, llm_enabled=True))
+    out = rows(Warehouse(REPRESENTATIVES).rel("prompts").arrow().read_all())
     assert sorted(out) == [0, 1]
     assert "1. vim editor modal editor\n2. emacs editor" in out[0]["user_prompt"]
-    assert out[0]["n_examples"] == 2 and out[0]["labeller"] == "llm"
-    assert out[0]["request_hash"] != out[1]["request_hash"]
-    offline = rows(prompts_table(REPRESENTATIVES, SETTINGS, llm_enabled=False))
-    assert offline[0]["labeller"] == KEYWORD_MODEL_NAME
-    assert offline[0]["request_hash"] == out[0]["request_hash"]
+    assert out[0]["n_examples"] == 2 and out[0]["request_hash"] != out[1]["request_hash"]
 
 
-def tool(url, **kwargs):
-    client = openai.OpenAI(base_url=url, api_key="sk-test", max_retries=0)
-    return LLMLabeller(client=client, settings=SETTINGS, sleep=lambda s: None, **kwargs)
-
-
-def test_responses_ask_only_what_the_cache_lacks(llm_server):
-    url, state = llm_server
-    prompts = prompts_table(REPRESENTATIVES, SETTINGS, llm_enabled=True)
-    first = rows(responses_table(prompts, set(), tool(url), max_concurrency=2), "request_hash")
-    assert state.chat_calls == 2
-    by_cluster = {r["cluster_label"]: first[r["request_hash"]] for r in prompts.to_pylist()}
-    assert by_cluster[0]["labels"] == ["editor texts"] and by_cluster[1]["labels"] == [
-        "chess texts"
-    ]
+def test_replies_ask_only_what_the_cache_lacks(online):
+    place = Warehouse(REPRESENTATIVES)
+    first = rows(place.ask(), "request_hash")
+    assert online.chat_calls == 2 and {r["kind"] for r in first.values()} == {"cluster"}
+    prompts = place.rel("prompts").arrow().read_all().to_pylist()
+    by_cluster = {r["cluster_label"]: first[r["request_hash"]] for r in prompts}
+    assert by_cluster[0]["labels"] == [["editor texts"]]
+    assert by_cluster[1]["labels"] == [["chess texts"]]
     assert by_cluster[0]["model_name"] == MODEL_REPORTED and by_cluster[0]["status"] == "ok"
-    again = responses_table(prompts, set(first), tool(url))
-    assert again.num_rows == 0 and state.chat_calls == 2  # all cached: no call
+    assert place.ask().num_rows == 0 and online.chat_calls == 2  # all cached: no call
 
 
-def test_failed_requests_are_recorded_and_asked_again_next_time(llm_server):
-    url, state = llm_server
-    prompts = prompts_table(REPRESENTATIVES, SETTINGS, llm_enabled=True)
-    state.default = "malformed"
-    failed = responses_table(prompts, set(), tool(url, max_attempts=2))
+def test_transport_failures_are_asked_again_next_build(online):
+    place = Warehouse(REPRESENTATIVES)
+    online.default = "500"
+    failed = place.ask()
     assert failed["status"].to_pylist() == ["failed", "failed"]
+    assert set(failed["error_kind"].to_pylist()) == {"transport"}
+    online.default = "ok"
+    retried = place.ask()
+    assert retried["status"].to_pylist() == ["ok", "ok"] and online.chat_calls == 4
+
+
+def test_invalid_replies_are_cached_as_failed_until_llm_retry_failed(online):
+    place = Warehouse(REPRESENTATIVES)
+    online.default = "malformed"
+    failed = place.ask()
+    assert failed["status"].to_pylist() == ["failed", "failed"]
+    assert set(failed["error_kind"].to_pylist()) == {"reply"}
     assert all("malformed JSON" in e for e in failed["error"].to_pylist())
     assert all(r is not None for r in failed["raw_reply"].to_pylist())
-    state.default = "ok"
-    retried = responses_table(prompts, set(), tool(url))  # failed rows are not "answered"
-    assert retried["status"].to_pylist() == ["ok", "ok"]
+    online.default = "ok"
+    assert place.ask().num_rows == 0 and online.chat_calls == 2  # a final answer: not asked
+    retried = place.ask(llm_retry_failed=True)
+    assert retried["status"].to_pylist() == ["ok", "ok"] and online.chat_calls == 4
 
 
-def test_no_llm_and_dry_run_ask_nothing(llm_server, capsys):
+def test_no_llm_and_dry_run_ask_nothing(llm_server, capsys, no_llm_env):
     _, state = llm_server
-    prompts = prompts_table(REPRESENTATIVES, SETTINGS, llm_enabled=False)
-    assert responses_table(prompts, set(), None).num_rows == 0
+    place = Warehouse(REPRESENTATIVES)
+    assert place.ask().num_rows == 0
     assert "no LLM configured" in capsys.readouterr().err
-    plan = responses_table(prompts, {prompts["request_hash"][0].as_py()}, None, dry_run=True)
+    plan = place.ask(llm_dry_run=True)
     assert plan.num_rows == 0 and state.calls == 0
     err = capsys.readouterr().err
-    assert "2 cluster prompt(s), 1 answered by the cache, 1 to ask" in err and "dry run" in err
+    assert "2 cluster prompt(s), 0 answered by the cache, 2 to ask" in err and "dry run" in err
 
 
-def test_time_budget_skips_what_it_cannot_ask(llm_server):
-    url, state = llm_server
-    state.script, state.slow_seconds = ["slow"], 1.5
-    prompts = prompts_table(REPRESENTATIVES, SETTINGS, llm_enabled=True)
+def test_time_budget_skips_what_it_cannot_ask(online):
+    import time
+
+    online.script, online.slow_seconds = ["slow"], 1.5
+    place = Warehouse(REPRESENTATIVES, {"input_batch_size": 1, "llm_time_budget": 1})
     start = time.monotonic()
-    out = responses_table(prompts, set(), tool(url, timeout=5), max_concurrency=1, time_budget=1.0)
+    out = place.ask()
     assert time.monotonic() - start < 4
     assert set(out["status"].to_pylist()) <= {"failed", "skipped"} and out.num_rows == 2
+    assert set(out["error_kind"].to_pylist()) == {"transport"}  # asked again next build
 
 
 # --- distinct labels -------------------------------------------------------------------
@@ -200,84 +278,92 @@ CLUSTER_KEYWORDS = pa.table(
 )
 
 
-def first_pass(url, state, behaviour):
-    """The first labelling by the fake server told to give lazy, colliding labels."""
-    state.default = behaviour
-    prompts = prompts_table(CLUSTERS, SETTINGS, llm_enabled=True)
-    return prompts, responses_table(prompts, set(), tool(url))
+def first_pass(online, behaviour):
+    """A warehouse whose first labelling by the fake server gives lazy, colliding labels."""
+    online.default = behaviour
+    place = Warehouse(CLUSTERS)
+    place.ask()
+    return place
 
 
-def test_colliding_llm_labels_are_relabelled_together_once_per_group(llm_server):
-    url, state = llm_server
-    prompts, responses = first_pass(url, state, "collide")
-    first = {r["request_hash"]: r["labels"][0] for r in responses.to_pylist()}
-    assert state.chat_calls == 4 and len({first[h] for h in first}) < 4  # they collide
-    relabel = relabel_prompts_table(prompts, responses, CLUSTERS)
-    groups = {}
-    for row in relabel.to_pylist():
-        groups.setdefault(row["collision_group"], []).append(row["cluster_label"])
-        assert row["user_prompt"].count("## Group ") == row["n_siblings"]
-        assert f"current label: {row['first_labels'][0]}" in row["user_prompt"]
-    assert len(groups) >= 1 and all(len(g) >= 2 for g in groups.values())
-    answers = relabels_table(relabel, set(), tool(url))
-    assert state.chat_calls == 4 + len(groups) and answers.num_rows == len(groups)
-    assert set(answers["status"].to_pylist()) == {"ok"}
-    assert (
-        relabels_table(relabel, set(answers["request_hash"].to_pylist()), tool(url)).num_rows == 0
-    )
-    assert state.chat_calls == 4 + len(groups)  # cached: no call
-
-    out = rows(distinct_labels_table(CLUSTER_KEYWORDS, prompts, responses, relabel, answers))
-    assert sorted(out) == [0, 1, 2, 3]
-    relabelled = [c for g in groups.values() for c in g]
-    assert all(out[c]["distinct_by"] == "llm_relabel" for c in relabelled)
-    assert all(out[c]["relabel_status"] == "ok" for c in relabelled)
-    labels = [r["summary_labels"][0] for r in out.values()]
+def test_colliding_llm_labels_are_relabelled_together_once_per_group(online):
+    place = first_pass(online, "collide")
+    replies = place.rel("replies").arrow().read_all().to_pylist()
+    first = [r["labels"][0][0] for r in replies if r["kind"] == "cluster"]
+    relabels = [r for r in replies if r["kind"] == "relabel"]
+    assert len(first) == 4 and len(set(first)) < 4  # they collided
+    assert relabels and {r["status"] for r in relabels} == {"ok"}
+    assert online.label_calls == 4 and online.relabel_calls == len(relabels)
+    for r in relabels:
+        assert r["user_prompt"].count("## Group ") == r["n_groups"] == len(r["labels"])
+    assert place.ask().num_rows == 0  # cached: no call
+    assert online.chat_calls == 4 + len(relabels)
+    out = place.names(CLUSTER_KEYWORDS)
+    assert sorted(out) == [-1, 0, 1, 2, 3]
+    grouped = [r for r in out.values() if r["collision_group"] is not None]
+    assert grouped and all(r["distinct_by"] == "llm_relabel" for r in grouped)
+    assert all(r["relabel_status"] == "ok" and r["label_source"] == "llm" for r in grouped)
+    labels = [r["summary_labels"][0] for c, r in out.items() if c != -1]
     assert not any(labels_collide(a, b) for i, a in enumerate(labels) for b in labels[i + 1 :])
 
 
-def test_a_relabel_that_still_collides_falls_back_to_keywords(llm_server):
-    url, state = llm_server
-    prompts, responses = first_pass(url, state, "stubborn")
-    relabel = relabel_prompts_table(prompts, responses, CLUSTERS)
-    answers = relabels_table(relabel, set(), tool(url))
-    out = rows(distinct_labels_table(CLUSTER_KEYWORDS, prompts, responses, relabel, answers))
+def test_relabel_replies_that_never_fit_the_schema_are_not_asked_again(online):
+    place = first_pass(online, "flat")  # relabel prompts answered without the group schema
+    replies = place.rel("replies").arrow().read_all().to_pylist()
+    relabels = [r for r in replies if r["kind"] == "relabel"]
+    assert relabels and {(r["status"], r["error_kind"]) for r in relabels} == {("failed", "reply")}
+    calls = online.chat_calls
+    assert place.ask().num_rows == 0 and online.chat_calls == calls  # unchanged build: 0 calls
+    out = place.names(CLUSTER_KEYWORDS)
+    grouped = [r for r in out.values() if r["collision_group"] is not None]
+    assert {(r["relabel_status"], r["distinct_by"]) for r in grouped} == {("failed", "keywords")}
+
+
+def test_a_relabel_that_still_collides_falls_back_to_keywords(online):
+    out = first_pass(online, "stubborn").names(CLUSTER_KEYWORDS)
     relabelled = [r for r in out.values() if r["collision_group"] is not None]
     assert relabelled and all(r["relabel_status"] == "collided" for r in relabelled)
     assert all(r["distinct_by"] == "keywords" for r in relabelled)
     for r in relabelled:  # e.g. "Software tools (vim)"
         assert r["summary_labels"][0] == f"{r['first_labels'][0]} ({r['added_terms'][0]})"
-    labels = [r["summary_labels"][0] for r in out.values()]
+    labels = [r["summary_labels"][0] for c, r in out.items() if c != -1]
     assert not any(labels_collide(a, b) for i, a in enumerate(labels) for b in labels[i + 1 :])
 
 
-def test_a_failed_or_unasked_relabel_falls_back_to_keywords(llm_server):
-    url, state = llm_server
-    prompts, responses = first_pass(url, state, "collide")
-    relabel = relabel_prompts_table(prompts, responses, CLUSTERS)
-    state.default = "401"
-    failed = relabels_table(relabel, set(), tool(url))
-    out = rows(distinct_labels_table(CLUSTER_KEYWORDS, prompts, responses, relabel, failed))
+def test_a_failed_or_unasked_relabel_falls_back_to_keywords(online):
+    place = Warehouse(CLUSTERS)
+    online.script = ["collide"] * 4  # the cluster prompts; every relabel then fails
+    online.default = "401"
+    place.ask()
+    out = place.names(CLUSTER_KEYWORDS)
     grouped = [r for r in out.values() if r["collision_group"] is not None]
-    assert {r["relabel_status"] for r in grouped} == {"failed"}
+    assert grouped and {r["relabel_status"] for r in grouped} == {"failed"}
     assert {r["distinct_by"] for r in grouped} == {"keywords"}
-    planned = relabels_table(relabel, set(), None, dry_run=True)
-    out = rows(distinct_labels_table(CLUSTER_KEYWORDS, prompts, responses, relabel, planned))
-    assert {out[c]["relabel_status"] for c in relabel["cluster_label"].to_pylist()} == {"not_asked"}
+    place.con.execute("delete from replies where kind = 'relabel'")  # e.g. a dry run
+    out = place.names(CLUSTER_KEYWORDS)
+    assert {out[r["cluster_label"]]["relabel_status"] for r in grouped} == {"not_asked"}
 
 
-def test_offline_there_is_nothing_to_relabel_and_keyword_labels_are_made_distinct(llm_server):
+def test_labels_the_llm_did_not_give_are_the_default_with_the_reason(online):
+    place = Warehouse(CLUSTERS)
+    online.default = "malformed"
+    place.ask()
+    out = place.names(CLUSTER_KEYWORDS)
+    assert {out[c]["label_source"] for c in range(4)} == {"default"}
+    assert {out[c]["label_status"] for c in range(4)} == {"failed"}
+    assert all("malformed" in out[c]["label_error"] for c in range(4))
+    assert out[0]["summary_labels"] == ["Unclassified"] and out[0]["model_name"] == "default_label"
+    assert out[-1]["label_source"] == "noise" and out[-1]["label_status"] == "noise"
+
+
+def test_offline_keyword_labels_are_made_distinct_and_nothing_is_asked(llm_server, no_llm_env):
     _, state = llm_server
-    prompts = prompts_table(CLUSTERS, SETTINGS, llm_enabled=False)
-    responses = responses_table(prompts, set(), None)
-    relabel = relabel_prompts_table(prompts, responses, CLUSTERS)
-    assert relabel.num_rows == 0
-    answers = relabels_table(relabel, set(), None)
     keywords = CLUSTER_KEYWORDS.set_column(
         2, "keyword_labels", pa.array([["U"], ["editor"], ["editors"], ["chess"], ["nano"]])
     )
-    out = rows(distinct_labels_table(keywords, prompts, responses, relabel, answers))
+    out = Warehouse(CLUSTERS).names(keywords)
     assert out[0]["summary_labels"] == ["editor, vim"] and out[0]["added_terms"] == ["vim"]
     assert out[1]["summary_labels"] == ["editors, emacs"] and out[1]["distinct_by"] == "keywords"
     assert out[2]["distinct_by"] is None and out[2]["relabel_status"] is None
+    assert {out[c]["model_name"] for c in range(4)} == {KEYWORD_MODEL_NAME}
     assert state.calls == 0

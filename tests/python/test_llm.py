@@ -2,8 +2,14 @@ import openai
 import pytest
 from fake_openai import MODEL_REPORTED
 
-from text_clustering import ConfigError, LLMLabeller, LLMSettings, client_from_env
-from text_clustering.llm import (
+from text_clustering import (
+    ConfigError,
+    InvalidReplyError,
+    LLMLabeller,
+    LLMSettings,
+    client_from_env,
+)
+from text_clustering.prompts import (
     build_prompt,
     build_relabel_prompt,
     clean_label,
@@ -57,7 +63,6 @@ def test_settings_from_vars_validate_and_default():
     )
     assert settings.n == 2 and settings.examples == ("A", "B") and settings.seed is None
     assert settings.context == LLMSettings(model="x").context
-    assert LLMSettings.from_json(settings.to_json()) == settings
     with pytest.raises(ConfigError, match="`n` must be an integer >= 1"):
         LLMSettings.from_vars({"llm_model": "m", "n": -1})
     with pytest.raises(ConfigError, match="`examples` must be a list"):
@@ -93,7 +98,7 @@ def test_parse_labels_is_lenient_about_wrapping(content):
     ],
 )
 def test_parse_labels_says_what_is_wrong(content, reason):
-    with pytest.raises(ValueError, match=reason):
+    with pytest.raises(InvalidReplyError, match=reason):
         parse_labels(content, 1)
 
 
@@ -125,7 +130,7 @@ def test_sends_the_examples_with_a_schema_and_reads_the_reply(llm_server):
     reply = tool.ask(prompt)
     assert (reply.status, reply.labels, reply.attempts) == (
         "ok",
-        ["editor texts", "emacs texts"],
+        [["editor texts", "emacs texts"]],
         1,
     )
     assert reply.model_name == MODEL_REPORTED  # the model the endpoint says answered
@@ -143,8 +148,8 @@ def test_falls_back_to_plain_json_when_response_format_is_rejected(llm_server):
     tool = labeller(url)
     first = tool.ask(build_prompt(["chess board chess"], SETTINGS)[0])
     second = tool.ask(build_prompt(["music audio music"], SETTINGS)[0])
-    assert (first.status, first.labels, first.attempts) == ("ok", ["chess texts"], 2)
-    assert second.labels == ["music texts"] and second.attempts == 1
+    assert (first.status, first.labels, first.attempts) == ("ok", [["chess texts"]], 2)
+    assert second.labels == [["music texts"]] and second.attempts == 1
     # one rejected call, then plain calls only: the fallback is remembered
     assert ["response_format" in r for r in state.requests] == [True, False, False]
 
@@ -177,26 +182,29 @@ def test_timeouts_are_retried(llm_server):
 
 
 @pytest.mark.parametrize(
-    ("behaviour", "reason", "calls"),
+    ("behaviour", "reason", "calls", "kind"),
     [
-        ("malformed", "invalid reply: malformed JSON", 3),
-        ("500", "HTTP 500", 3),
-        ("401", "check OPENAI_API_KEY", 1),  # not retried: it cannot get better
-        ("filter", "content filter", 1),
+        ("malformed", "invalid reply: malformed JSON", 3, "reply"),
+        ("wrong_count", "invalid reply: expected 1", 3, "reply"),
+        ("filter", "content filter", 1, "reply"),  # the endpoint's answer: cached as failed
+        ("500", "HTTP 500", 3, "transport"),
+        ("401", "check OPENAI_API_KEY", 1, "transport"),  # not retried now; next build may
     ],
 )
-def test_failure_is_recorded_not_raised(llm_server, behaviour, reason, calls):
+def test_failure_is_recorded_not_raised(llm_server, behaviour, reason, calls, kind):
     url, state = llm_server
     state.default = behaviour
     reply = labeller(url, max_attempts=3).ask(build_prompt(["anything here"], SETTINGS)[0])
     assert reply.status == "failed" and reply.labels == []
     assert reason in reply.error and reply.attempts == calls == state.chat_calls
+    assert reply.error_kind == kind
 
 
 def test_refused_connection_is_a_recorded_failure():
     tool = labeller("http://127.0.0.1:9/v1", max_attempts=2)
     reply = tool.ask("prompt")
     assert reply.status == "failed" and "APIConnectionError" in reply.error
+    assert reply.error_kind == "transport"
 
 
 def test_time_budget_stops_retrying(llm_server):
@@ -207,14 +215,14 @@ def test_time_budget_stops_retrying(llm_server):
     tool = labeller(url, max_attempts=10)
     reply = tool.ask("prompt", deadline=time.monotonic() + 5)
     assert reply.status == "failed" and "time budget spent after 1 attempt" in reply.error
-    assert tool.sleep == []
+    assert reply.error_kind == "transport" and tool.sleep == []
 
 
 def test_the_api_key_is_scrubbed_from_errors(monkeypatch):
-    from text_clustering.llm import _scrub
+    from text_clustering.transport import scrub
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-123456789")
-    assert "sk-secret" not in _scrub("bad key sk-secret-123456789 and sk-otherkey12345")
+    assert "sk-secret" not in scrub("bad key sk-secret-123456789 and sk-otherkey12345")
 
 
 def test_a_prompt_injection_cannot_change_the_number_or_length_of_labels(llm_server):
@@ -225,7 +233,7 @@ def test_a_prompt_injection_cannot_change_the_number_or_length_of_labels(llm_ser
     reply = tool.ask(build_prompt(["chess engine", injected], SETTINGS)[0])
     assert reply.status == "failed" and "expected 1 non-empty labels, got 40" in reply.error
     assert reply.labels == []
-    assert tool.ask(build_prompt(["chess engine"], SETTINGS)[0]).labels == ["chess texts"]
+    assert tool.ask(build_prompt(["chess engine"], SETTINGS)[0]).labels == [["chess texts"]]
     assert len(clean_label("PWNED " * 83)) == 80
 
 
@@ -287,29 +295,29 @@ def test_parse_group_labels_orders_by_group_number_and_is_lenient():
     ],
 )
 def test_parse_group_labels_says_what_is_wrong(content, reason):
-    with pytest.raises(ValueError, match=reason):
+    with pytest.raises(InvalidReplyError, match=reason):
         parse_group_labels(content, 2, 1)
 
 
-def test_ask_group_sends_the_group_schema_and_falls_back_without_it(llm_server):
+def test_asking_a_group_sends_the_group_schema_and_falls_back_without_it(llm_server):
     url, state = llm_server
     tool = labeller(url, settings=LLMSettings(model="asked-model", n=1))
     prompt, _ = build_relabel_prompt(SIBLINGS, tool.settings)
-    reply = tool.ask_group(prompt, 2)
+    reply = tool.ask(prompt, 2)
     assert reply.status == "ok" and reply.labels == [["modal texts"], ["emacs texts"]]
     assert state.requests[0]["response_format"]["json_schema"]["name"] == "cluster_relabels"
     state.reject_response_format = True
-    fallback = labeller(url).ask_group(prompt, 2)
+    fallback = labeller(url).ask(prompt, 2)
     assert fallback.status == "ok" and fallback.labels == reply.labels and fallback.attempts == 2
     assert "response_format" not in state.requests[-1]
 
 
-def test_ask_group_retries_and_records_failures_like_ask(llm_server):
+def test_asking_a_group_retries_and_records_failures_like_ask(llm_server):
     url, state = llm_server
     state.script = ["500", "malformed"]
     prompt, _ = build_relabel_prompt(SIBLINGS, SETTINGS)
-    reply = labeller(url).ask_group(prompt, 2)
+    reply = labeller(url).ask(prompt, 2)
     assert reply.status == "ok" and reply.attempts == 3
     state.default = "401"
-    failed = labeller(url).ask_group(prompt, 2)
+    failed = labeller(url).ask(prompt, 2)
     assert failed.status == "failed" and failed.labels == [] and "OPENAI_API_KEY" in failed.error

@@ -2,8 +2,16 @@ import numpy as np
 import pyarrow as pa
 from sklearn.metrics import adjusted_rand_score
 
-from text_clustering import cluster, project, project_table, to_arrow, to_numpy
+from text_clustering import DensityClusterer, UMAPProjector, to_arrow, to_numpy
 from text_clustering.knn import exact_knn
+
+
+def project(x, **params):
+    return UMAPProjector(**params).fit_transform(x)
+
+
+def cluster(points, **params):
+    return DensityClusterer(noise_policy="keep", **params).fit(points).labels_
 
 
 def gaussian_groups(n_per_group=40, dim=16, groups=3, seed=0):
@@ -44,13 +52,21 @@ def test_n_neighbors_larger_than_the_data_is_capped():
     assert project(x, n_neighbors=15, metric="euclidean").shape == (12, 2)
 
 
-def test_project_table_output_is_float2_in_text_id_order():
+def test_transform_of_the_fitted_vectors_lands_on_their_own_positions():
     x, _ = gaussian_groups(n_per_group=4)
-    ids = [f"id{i:02d}" for i in range(12)][::-1]
-    out = project_table(pa.table({"text_id": ids, "embedding": to_arrow(x)}), metric="euclidean")
-    assert out["text_id"].to_pylist() == sorted(ids)
-    assert out.schema.field("projection").type == pa.list_(pa.float32(), 2)
-    assert to_numpy(out, "projection").shape == (12, 2)
+    projector = UMAPProjector(n_neighbors=5).fit(x)
+    assert projector.method_ == "umap" and projector.embedding_.shape == (12, 2)
+    np.testing.assert_allclose(projector.transform(x[:3]), projector.embedding_[:3], atol=1e-5)
+    restored = UMAPProjector.restore(x, projector.embedding_, n_neighbors=5)
+    np.testing.assert_array_equal(restored.transform(x[5:7]), projector.transform(x[5:7]))
+
+
+def test_bad_n_neighbors_is_named_when_fitted():
+    from text_clustering import ConfigError
+
+    projector = UMAPProjector(n_neighbors=1)
+    with pytest.raises(ConfigError, match="n_neighbors"):
+        projector.fit(np.zeros((10, 3), dtype=np.float32))
 
 
 # --- sample fit, transform, reuse -------------------------------------------------------
@@ -58,8 +74,17 @@ def test_project_table_output_is_float2_in_text_id_order():
 import duckdb  # noqa: E402
 import pytest  # noqa: E402
 
-from text_clustering import PROJECTED_SCHEMA, ProjectionSettings, project_incremental  # noqa: E402
-from text_clustering.project import n_distinct, transform  # noqa: E402
+from text_clustering.projection import n_distinct  # noqa: E402
+from text_clustering.steps.projection import (  # noqa: E402
+    PROJECTED_SCHEMA,
+    ProjectionSettings,
+    embeddings_reader,
+    project_incremental,
+)
+
+
+def transform(fit_vectors, fit_points, vectors, **params):
+    return UMAPProjector.restore(fit_vectors, fit_points, **params).transform(vectors)
 
 
 def test_n_distinct_counts_rows():
@@ -248,8 +273,6 @@ def test_self_knn_lists_each_point_first_even_among_duplicates():
 
 
 def test_embeddings_reader_returns_the_rows_asked_for_in_their_order():
-    from text_clustering import embeddings_reader
-
     con = duckdb.connect()
     embedded = con.sql(
         "select * from (values ('a', [1, 0]::FLOAT[2]), ('b', [0, 1]::FLOAT[2]), "
@@ -257,5 +280,5 @@ def test_embeddings_reader_returns_the_rows_asked_for_in_their_order():
     )
     read = embeddings_reader(con, embedded)
     np.testing.assert_array_equal(read(pa.array(["c", "a"])), [[1, 1], [1, 0]])
-    with pytest.raises(ValueError, match="1 text"):
+    with pytest.raises(AssertionError, match="1 text"):
         read(pa.array(["a", "zz"]))

@@ -3,7 +3,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from text_clustering import InputError, read_arrow, to_arrow, to_numpy
+from text_clustering import InputError, to_arrow, to_numpy
+from text_clustering.vectors import read_arrow
 
 
 def test_roundtrip_through_duckdb_as_fixed_size_array():

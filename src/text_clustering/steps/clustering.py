@@ -89,7 +89,7 @@ def cluster_incremental(
     projected: pa.Table,
     previous: pa.Table | None,
     settings: ClusterSettings,
-    embeddings: Any,
+    embeddings: Any = None,
 ) -> pa.Table:
     """``(text_id, embedding_hash, projection, projection_source, fit_id)`` of every text ->
     its cluster. ``embeddings(text_ids)`` returns those texts' embeddings, row for row (read
@@ -109,20 +109,23 @@ def cluster_incremental(
         labels[known["found"]] = known["cluster_label"][known["found"]]
         assigned_by[known["found"]] = known["assigned_by"][known["found"]]
         members = known["found"] & is_fit & np.isin(assigned_by, ALGORITHMS) & (labels != NOISE)
+
+        def member_vectors() -> tuple[np.ndarray, np.ndarray]:
+            return embeddings(ids.filter(pa.array(members))), labels[members]
+
         clusterer = DensityClusterer.restore(
             points[known["found"] & is_fit],
             labels[known["found"] & is_fit],
             float(fit_info["eps_used"]),
-            member_vectors=lambda: (embeddings(ids.filter(pa.array(members))), labels[members]),
+            member_vectors=None if embeddings is None else member_vectors,
             **asdict(settings),
         )
         todo = ~known["found"]
         log(f"clusters: reusing the fit of the previous build; {int(todo.sum())} new text(s)")
     else:
         fitted = np.flatnonzero(is_fit)
-        clusterer = settings.clusterer().fit(
-            points[fitted], lambda rows: embeddings(ids.take(pa.array(fitted[rows])))
-        )
+        vectors = None if embeddings is None else lambda r: embeddings(ids.take(fitted[r]))
+        clusterer = settings.clusterer().fit(points[fitted], vectors)
         labels[fitted] = clusterer.labels_
         assigned_by[fitted] = np.where(clusterer.moved_, "noise_policy", settings.algorithm)
         fit_info = {**asdict(settings), "eps_used": clusterer.eps_, "n_fit": int(fitted.size)}
@@ -130,9 +133,8 @@ def cluster_incremental(
         todo = ~is_fit
     if todo.any():
         rows = np.flatnonzero(todo)
-        new, moved = clusterer.assign(
-            points[rows], lambda r: embeddings(ids.take(pa.array(rows[r])))
-        )
+        vectors = None if embeddings is None else lambda r: embeddings(ids.take(rows[r]))
+        new, moved = clusterer.assign(points[rows], vectors)
         labels[rows] = new
         assigned_by[rows[moved]] = "noise_policy"
         log(f"clusters: assigned {rows.size} text(s) to the nearest fitted cluster")
