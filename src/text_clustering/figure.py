@@ -103,6 +103,37 @@ def save_cluster_figure(
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(15, 10))
+    noise = labels == NOISE
+    ids, counts_array = np.unique(labels[~noise], return_counts=True)
+    counts = {int(c): int(n) for c, n in zip(ids, counts_array, strict=True)}
+    palette = [plt.get_cmap("tab20")(i) for i in range(20)]
+    _scatter(ax, points, labels, palette)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    share = noise.mean() if len(labels) else 0.0
+    ax.set_title(f"{title}: {len(labels)} texts, {len(counts)} clusters, {share:.0%} noise (grey)")
+    # largest first; ties by cluster id
+    ranked = sorted(counts, key=lambda c: (-counts[c], c))
+    colour_of = {c: palette[i % 20] for i, c in enumerate(sorted(counts))}
+    _legend(ax, ranked, counts, names, colour_of)
+    fig.tight_layout()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    # Only the largest clusters get a label on the picture: past a few dozen they cover it
+    # (and placing them costs seconds); the interactive map labels every cluster.
+    labelled = set(ranked[:MAX_LABELS])
+    annotations = cluster_annotations(points, labels, names)
+    kept = [
+        (a, counts[c]) for a, c in zip(annotations, sorted(counts), strict=True) if c in labelled
+    ]
+    place_labels(ax, [a for a, _ in kept], [n for _, n in kept], renderer)
+    fig.savefig(out, dpi=dpi)
+    plt.close(fig)
+    return out
+
+
+def _scatter(ax: Any, points: np.ndarray, labels: np.ndarray, palette: list[Any]) -> None:
+    """Noise small and grey underneath, then every cluster in one scatter (one per cluster
+    costs seconds at hundreds of them), in cluster order so later clusters lie on top."""
     size = float(np.clip(40_000 / max(len(points), 1), 0.3, 20))
     noise = labels == NOISE
     if noise.any():
@@ -114,61 +145,47 @@ def save_cluster_figure(
             linewidths=0,
             rasterized=True,
         )
-    ids, counts_array = np.unique(labels[~noise], return_counts=True)
-    clusters = [int(c) for c in ids]
-    counts = dict(zip(clusters, (int(n) for n in counts_array), strict=True))
-    cmap = plt.get_cmap("tab20")
-    colour_of = {c: cmap(i % 20) for i, c in enumerate(clusters)}
-    if clusters:
-        # One scatter for all clusters (one per cluster costs seconds at hundreds of them),
-        # drawn in cluster order so later clusters lie on top, as before.
-        order = np.argsort(labels, kind="stable")
-        order = order[labels[order] != NOISE]
-        index = np.searchsorted(np.array(clusters), labels[order])
-        palette = np.array([cmap(i % 20) for i in range(20)])
-        ax.scatter(
-            points[order, 0],
-            points[order, 1],
-            s=size,
-            c=palette[index % 20],
-            linewidths=0,
-            alpha=0.8,
-            rasterized=True,
-        )
-    # legend entries: one marker per cluster, only for those listed
-    handles = [(counts[c], c, colour_of[c]) for c in clusters]
-    ax.set_xticks([])
-    ax.set_yticks([])
-    share = noise.mean() if len(labels) else 0.0
-    ax.set_title(
-        f"{title}: {len(labels)} texts, {len(clusters)} clusters, {share:.0%} noise (grey)"
+    if noise.all():
+        return
+    clusters = np.unique(labels[~noise])
+    order = np.argsort(labels, kind="stable")
+    order = order[labels[order] != NOISE]
+    index = np.searchsorted(clusters, labels[order])
+    ax.scatter(
+        points[order, 0],
+        points[order, 1],
+        s=size,
+        c=np.array(palette)[index % len(palette)],
+        linewidths=0,
+        alpha=0.8,
+        rasterized=True,
     )
-    largest = sorted(handles, key=lambda t: (-t[0], t[1]))[:LEGEND_ROWS]
-    if largest:
-        from matplotlib.lines import Line2D
 
-        ax.legend(
-            [
-                Line2D([], [], linestyle="", marker="o", markersize=4, color=colour, alpha=0.8)
-                for _, _, colour in largest
-            ],
-            [f"{textwrap.shorten(str(names.get(c, c)), 40)} ({n})" for n, c, _ in largest],
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-            fontsize=7,
-            title="clusters (texts)"
-            + (f", largest {LEGEND_ROWS}" if len(handles) > LEGEND_ROWS else ""),
-            title_fontsize=8,
-            frameon=False,
-        )
-    fig.tight_layout()
-    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
-    # Only the largest clusters get a label on the picture: past a few dozen they cover it
-    # (and placing them costs seconds); the interactive map labels every cluster.
-    labelled = {c for _, c, _ in sorted(handles, key=lambda t: (-t[0], t[1]))[:MAX_LABELS]}
-    annotations = cluster_annotations(points, labels, names)
-    kept = [(a, counts[c]) for a, c in zip(annotations, clusters, strict=True) if c in labelled]
-    place_labels(ax, [a for a, _ in kept], [n for _, n in kept], renderer)
-    fig.savefig(out, dpi=dpi)
-    plt.close(fig)
-    return out
+
+def _legend(
+    ax: Any,
+    ranked: list[int],
+    counts: Mapping[int, int],
+    names: Mapping[int, str],
+    colour_of: Mapping[int, Any],
+) -> None:
+    """A legend of the ``LEGEND_ROWS`` largest clusters with their sizes."""
+    from matplotlib.lines import Line2D
+
+    largest = ranked[:LEGEND_ROWS]
+    if not largest:
+        return
+    ax.legend(
+        [
+            Line2D([], [], linestyle="", marker="o", markersize=4, color=colour_of[c], alpha=0.8)
+            for c in largest
+        ],
+        [f"{textwrap.shorten(str(names.get(c, c)), 40)} ({counts[c]})" for c in largest],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=7,
+        title="clusters (texts)"
+        + (f", largest {LEGEND_ROWS}" if len(ranked) > LEGEND_ROWS else ""),
+        title_fontsize=8,
+        frameon=False,
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -107,7 +108,6 @@ def write_report(
     rows = sorted(clusters.to_pylist(), key=lambda r: (r["is_noise"], -r["n_texts"]))
     n_texts = sum(r["n_texts"] for r in rows)
     real = [r for r in rows if not r["is_noise"]]
-    noise = next((r for r in rows if r["is_noise"]), {"n_texts": 0, "share": 0.0})
     if path is None:
         return pa.Table.from_pylist(
             [{"report_path": None, "n_clusters": len(real), "n_texts": n_texts}],
@@ -115,50 +115,9 @@ def write_report(
         )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    examples: dict[int, list[str]] = {}
-    for r in sorted(
-        representatives.to_pylist(), key=lambda r: (r["cluster_label"], r["representative_rank"])
-    ):
-        bucket = examples.setdefault(r["cluster_label"], [])
-        if len(bucket) < examples_per_cluster:
-            text = " ".join(str(r["text"] or "").split())
-            cut = text[: max_example_chars - 1] + "…"
-            bucket.append(text if len(text) <= max_example_chars else cut)
-    figure = figures.to_pylist()[0] if figures.num_rows else {}
-    models = sorted({r["model_name"] for r in real})
-    lines = [
-        "# Text clusters: build report",
-        "",
-        f"Built {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. {n_texts} texts, {len(real)} clusters, "
-        f"{noise['n_texts']} texts ({noise['share']:.1%}) in noise (cluster -1). "
-        f"Labels by: {', '.join(models) or 'none'}.",
-        "",
-    ]
-    if metrics is not None and metrics.num_rows:
-        values = metrics.to_pylist()[0]
-        shown = [f"{k} {v:.3f}" for k, v in values.items() if isinstance(v, float) and v == v]
-        lines += [f"Metrics: {', '.join(shown)}.", ""]
-    png, html_map = (
-        _relative(figure.get("figure_path"), out.parent),
-        _relative(figure.get("map_path"), out.parent),
-    )
-    if png:
-        lines += [f"![The clusters]({png})", ""]
-    if html_map:
-        lines += [f"Interactive map (pan, zoom, hover, search): [{html_map}]({html_map})", ""]
-    lines += [
-        "| cluster | texts | share | label | by | top keywords | status |",
-        "|---:|---:|---:|---|---|---|---|",
-    ]
-    for r in rows:
-        status = _cell(r["label_status"])
-        if r["label_error"]:
-            status += ": " + _cell(r["label_error"])
-        keywords = _cell(", ".join((r["top_keywords"] or [])[:5]))
-        lines.append(
-            f"| {r['cluster_label']} | {r['n_texts']} | {r['share']:.1%} "
-            f"| {_cell(r['summary_label'])} | {_cell(r['model_name'])} | {keywords} | {status} |"
-        )
+    lines = _header(rows, figures, metrics, out.parent)
+    lines += _cluster_table(rows)
+    examples = _examples(representatives, examples_per_cluster, max_example_chars)
     lines += ["", "## Representative texts", ""]
     for r in real:
         lines.append(
@@ -171,3 +130,63 @@ def write_report(
         [{"report_path": str(out.resolve()), "n_clusters": len(real), "n_texts": n_texts}],
         schema=REPORT_SCHEMA,
     )
+
+
+def _cluster_table(rows: list[dict[str, Any]]) -> list[str]:
+    """One markdown table row per cluster: size, share, label, who wrote it, keywords."""
+    lines = [
+        "| cluster | texts | share | label | by | top keywords | status |",
+        "|---:|---:|---:|---|---|---|---|",
+    ]
+    for r in rows:
+        status = _cell(r["label_status"])
+        if r["label_error"]:
+            status += ": " + _cell(r["label_error"])
+        keywords = _cell(", ".join((r["top_keywords"] or [])[:5]))
+        lines.append(
+            f"| {r['cluster_label']} | {r['n_texts']} | {r['share']:.1%} "
+            f"| {_cell(r['summary_label'])} | {_cell(r['model_name'])} | {keywords} | {status} |"
+        )
+    return lines
+
+
+def _examples(representatives: pa.Table, per_cluster: int, max_chars: int) -> dict[int, list[str]]:
+    """The first ``per_cluster`` representatives of every cluster, each cut to ``max_chars``."""
+    examples: dict[int, list[str]] = {}
+    for r in sorted(
+        representatives.to_pylist(), key=lambda r: (r["cluster_label"], r["representative_rank"])
+    ):
+        bucket = examples.setdefault(r["cluster_label"], [])
+        if len(bucket) < per_cluster:
+            text = " ".join(str(r["text"] or "").split())
+            bucket.append(text if len(text) <= max_chars else text[: max_chars - 1] + "…")
+    return examples
+
+
+def _header(
+    rows: list[dict[str, Any]], figures: pa.Table, metrics: pa.Table | None, base: Path
+) -> list[str]:
+    """The report's title, totals, metrics and figures (paths relative to ``base``)."""
+    real = [r for r in rows if not r["is_noise"]]
+    noise = next((r for r in rows if r["is_noise"]), {"n_texts": 0, "share": 0.0})
+    figure = figures.to_pylist()[0] if figures.num_rows else {}
+    models = sorted({r["model_name"] for r in real})
+    lines = [
+        "# Text clusters: build report",
+        "",
+        f"Built {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. {sum(r['n_texts'] for r in rows)} "
+        f"texts, {len(real)} clusters, {noise['n_texts']} texts ({noise['share']:.1%}) in "
+        f"noise (cluster -1). Labels by: {', '.join(models) or 'none'}.",
+        "",
+    ]
+    if metrics is not None and metrics.num_rows:
+        values = metrics.to_pylist()[0]
+        shown = [f"{k} {v:.3f}" for k, v in values.items() if isinstance(v, float) and v == v]
+        lines += [f"Metrics: {', '.join(shown)}.", ""]
+    png = _relative(figure.get("figure_path"), base)
+    html_map = _relative(figure.get("map_path"), base)
+    if png:
+        lines += [f"![The clusters]({png})", ""]
+    if html_map:
+        lines += [f"Interactive map (pan, zoom, hover, search): [{html_map}]({html_map})", ""]
+    return lines

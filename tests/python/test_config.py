@@ -106,7 +106,7 @@ def test_the_library_defaults_are_the_dbt_project_vars():
     from text_clustering.embed import embed_texts
     from text_clustering.prompts import DEFAULT_CONTEXT, SYSTEM_PROMPT, LLMSettings
     from text_clustering.steps.clustering import ClusterSettings
-    from text_clustering.steps.labelling import AskSettings
+    from text_clustering.steps.llm import AskSettings
     from text_clustering.steps.projection import ProjectionSettings, project_incremental
 
     project = yaml.safe_load((Path(__file__).resolve().parents[2] / "dbt_project.yml").read_text())

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from .clustering import CLUSTERED_SCHEMA, ClusterSettings, cluster_incremental, cluster_texts
 from .embedding import embedded_texts, embedding_cache
-from .labelling import ask_llm, cluster_facets, cluster_keywords, cluster_prompts, name_clusters
+from .labelling import cluster_facets, cluster_keywords, cluster_prompts, name_clusters
+from .llm import ask_llm
 from .projection import PROJECTED_SCHEMA, ProjectionSettings, project_incremental, project_texts
 from .reports import build_report, cluster_figures, cluster_metrics, export_marts
 

@@ -104,22 +104,9 @@ def cluster_incremental(
     assigned_by = np.full(n, "nearest_fit", dtype=object)
     if _reusable(previous, fit_id, settings):
         assert previous is not None
-        fit_info = json.loads(previous["cluster_fit"][0].as_py())
-        known = _align(previous, projected)
+        clusterer, fit_info, known = _restore(previous, projected, settings, embeddings)
         labels[known["found"]] = known["cluster_label"][known["found"]]
         assigned_by[known["found"]] = known["assigned_by"][known["found"]]
-        members = known["found"] & is_fit & np.isin(assigned_by, ALGORITHMS) & (labels != NOISE)
-
-        def member_vectors() -> tuple[np.ndarray, np.ndarray]:
-            return embeddings(ids.filter(pa.array(members))), labels[members]
-
-        clusterer = DensityClusterer.restore(
-            points[known["found"] & is_fit],
-            labels[known["found"] & is_fit],
-            float(fit_info["eps_used"]),
-            member_vectors=None if embeddings is None else member_vectors,
-            **asdict(settings),
-        )
         todo = ~known["found"]
         log(f"clusters: reusing the fit of the previous build; {int(todo.sum())} new text(s)")
     else:
@@ -149,6 +136,32 @@ def cluster_incremental(
         },
         schema=CLUSTERED_SCHEMA,
     )
+
+
+def _restore(
+    previous: pa.Table, projected: pa.Table, settings: ClusterSettings, embeddings: Any
+) -> tuple[DensityClusterer, dict[str, Any], dict[str, np.ndarray]]:
+    """The previous build's fit: a clusterer restored from its fitted texts, the fit's info,
+    and what it knows of every projected text (:func:`_align`)."""
+    fit_info = json.loads(previous["cluster_fit"][0].as_py())
+    known = _align(previous, projected)
+    found = known["found"]
+    is_fit = pc.equal(projected["projection_source"], "fit").to_numpy(zero_copy_only=False)
+    labels, by = known["cluster_label"], known["assigned_by"]
+    members = found & is_fit & np.isin(by, ALGORITHMS) & (labels != NOISE)
+    ids = projected["text_id"]
+
+    def member_vectors() -> tuple[np.ndarray, np.ndarray]:
+        return embeddings(ids.filter(pa.array(members))), labels[members]
+
+    clusterer = DensityClusterer.restore(
+        to_numpy(projected, "projection")[found & is_fit],
+        labels[found & is_fit],
+        float(fit_info["eps_used"]),
+        member_vectors=None if embeddings is None else member_vectors,
+        **asdict(settings),
+    )
+    return clusterer, fit_info, known
 
 
 def _log_fit(settings: ClusterSettings, clusterer: DensityClusterer) -> None:
