@@ -1,6 +1,6 @@
 """Score the automatic-eps DBSCAN settings (min_samples x k-distance quantile x noise policy)
 on labelled corpora: how the defaults min_samples=5, quantile 0.75, noise_policy centroid
-were chosen (README "How the defaults were chosen").
+were chosen (docs/defaults.md).
 
     make eval   # builds bench/data/inputs/*.parquet (id, text, label, embedding)
     D=$(ls bench/data/inputs/debian-20000-*.parquet)
