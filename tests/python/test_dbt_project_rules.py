@@ -25,6 +25,7 @@ PREFIXES = {
 }
 REJOINING = "fct_rejoining_of_upstream_concepts"
 SOURCE_FANOUT = "fct_source_fanout"
+FRESHNESS = "fct_sources_without_freshness"
 
 # Rejoins (parent, model in between, child) whose fix is a change to files this layer does
 # not own, with the change proposed. Each must still be found: remove it once fixed.
@@ -55,7 +56,6 @@ class Project:
         self.tests = [n for n in nodes.values() if n["resource_type"] == "test"]
         names = {n["unique_id"]: n["name"] for n in self.models.values()}
         names |= {s["unique_id"]: key for key, s in self.sources.items()}
-        self.name_of = names
         self.parents: dict[str, set[str]] = {name: set() for name in self.models}
         self.children: dict[str, set[str]] = defaultdict(set)
         for model in self.models.values():
@@ -82,7 +82,8 @@ def rejoins(children: dict[str, set[str]]) -> set[tuple[str, str, str]]:
     }
 
 
-def exceptions(node: dict, rule: str) -> dict:
+def exceptions(node: dict, rule: str):
+    """The exceptions to `rule` a node states: a reason (for rejoins, a list of them)."""
     meta = node.get("config", {}).get("meta") or node.get("meta") or {}
     return meta.get("evaluator_exceptions", {}).get(rule) or {}
 
@@ -170,12 +171,26 @@ def test_source_fanout_only_where_stated(project):
     assert fanned == stated
 
 
+def test_sources_have_a_freshness_check_or_state_why_not(project):
+    """fct_sources_without_freshness."""
+    unchecked = {
+        name
+        for name, source in project.sources.items()
+        if not any(
+            ((source["freshness"] or {}).get(k) or {}).get("count")
+            for k in ("warn_after", "error_after")
+        )
+    }
+    stated = {name for name, s in project.sources.items() if exceptions(s, FRESHNESS)}
+    assert unchecked == stated
+
+
 def test_model_names_match_their_folder(project):
     """fct_model_naming_conventions, fct_model_directories (non-staging)."""
     wrong = [
         name
         for name in project.models
-        if not name.startswith(PREFIXES.get(project.layer(name), ("(no such layer)",)))
+        if not name.startswith(PREFIXES.get(project.layer(name), ()))  # () matches nothing
     ]
     assert wrong == []
 
