@@ -1,12 +1,11 @@
 {#-
-    The input, from vars: exactly one of `source_path` (a parquet/csv/tsv/json/jsonl file)
-    or `source_table` (a table in the database). Returns a relation expression for FROM.
+    The input: source('text_clustering', 'texts')
+    (models/staging/text_clustering/_text_clustering__sources.yml), once the vars that say
+    where it is are checked: exactly one of `source_path` (a parquet/csv/tsv/json/jsonl file)
+    or `source_table` (a table in the database). A bad setting stops the build here, with a
+    message saying how to fix it. Only the staging models call it.
 -#}
 {% macro text_clustering_source() %}
-    {{ return(adapter.dispatch('text_clustering_source', 'text_clustering')()) }}
-{% endmacro %}
-
-{% macro default__text_clustering_source() %}
     {%- set path = var('source_path', none) -%}
     {%- set table = var('source_table', none) -%}
     {%- if path and table -%}
@@ -16,16 +15,11 @@
             ~ ", source_path: null}'") }}
     {%- elif path -%}
         {%- set lowered = path | lower -%}
-        {%- set quoted = "'" ~ (path | replace("'", "''")) ~ "'" -%}
-        {%- if lowered.endswith('.parquet') -%}
-            read_parquet({{ quoted }})
-        {%- elif lowered.endswith('.csv') or lowered.endswith('.csv.gz') or lowered.endswith('.tsv') -%}
-            {%- set encoding = var('csv_encoding', none) -%}
-            read_csv({{ quoted }}, header = true
-                {%- if encoding %}, encoding = '{{ encoding | replace("'", "''") }}'{% endif %})
-        {%- elif lowered.endswith('.json') or lowered.endswith('.jsonl') or lowered.endswith('.ndjson') -%}
-            read_json_auto({{ quoted }})
-        {%- else -%}
+        {#- the readers of these suffixes: meta `reader` of the source -#}
+        {%- if not (lowered.endswith('.parquet') or lowered.endswith('.csv')
+                or lowered.endswith('.csv.gz') or lowered.endswith('.tsv')
+                or lowered.endswith('.json') or lowered.endswith('.jsonl')
+                or lowered.endswith('.ndjson')) -%}
             {{ exceptions.raise_compiler_error(
                 "var source_path '" ~ path ~ "' must end in .parquet, .csv, .csv.gz, .tsv, "
                 ~ ".json, .jsonl or .ndjson; for a table in the database use var source_table") }}
@@ -36,21 +30,12 @@
                 "var source_table '" ~ table ~ "' is not a table name of the form "
                 ~ "[database.][schema.]table made of letters, digits and underscores") }}
         {%- endif -%}
-        {{ table }}
     {%- else -%}
         {{ exceptions.raise_compiler_error(
             "no input: set var source_path (a parquet/csv/json file) or source_table "
             ~ "(a table in the database), e.g. --vars '{source_path: data/my_texts.parquet}'") }}
     {%- endif -%}
-{% endmacro %}
-
-
-{#-
-    The input with `source_row`, its rows numbered in input order (DuckDB keeps file order).
-    stg_texts and stg_text_vectors both read it, so their rows pair up by source_row.
--#}
-{% macro text_clustering_numbered_source() %}
-    (select row_number() over () as source_row, * from {{ text_clustering_source() }})
+    {{ return(source('text_clustering', 'texts')) }}
 {% endmacro %}
 
 

@@ -218,7 +218,7 @@ def test_bad_precomputed_vectors_are_named(tmp_path, vectors, message):
         tmp_path / "x.duckdb",
         "run",
         "--select",
-        "stg_texts+",
+        "source:text_clustering+",  # both staging models read the input, then the rest
         vars={"source_path": source, "id_column": "id", "embedding_column": "vec"},
     )
     assert result.returncode != 0 and message in result.stdout

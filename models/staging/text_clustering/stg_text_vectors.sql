@@ -5,13 +5,22 @@
 -#}
 {{ config(materialized='view') }}
 {%- set embedding_column = text_clustering_column('embedding_column', required=false) %}
--- depends_on: {{ ref('stg_texts') }} (built after it, so `--select stg_texts+` includes it)
 
 with
 
+source as (
+
+    select * from {{ text_clustering_source() }}
+
+),
+
 numbered as (
 
-    select * from {{ text_clustering_numbered_source() }}
+    -- the rows in input order (DuckDB keeps file order), numbered as in stg_texts
+    select
+        row_number() over () as source_row,
+        *
+    from source
 
 ),
 

@@ -1,5 +1,6 @@
 {#-
-    One row per input text, from var source_path or source_table (see macros/input.sql).
+    One row per input text, from the source text_clustering.texts: var source_path or
+    source_table (see _text_clustering__sources.yml and macros/input.sql).
     text_id: the id column cast to varchar, or a stable id made from the text itself.
     The input's own vectors (var embedding_column) are not copied here: stg_text_vectors
     reads them by source_row (copying 100k x 384 floats cost seconds in every build).
@@ -14,9 +15,19 @@
 
 with
 
+source as (
+
+    select * from {{ text_clustering_source() }}
+
+),
+
 numbered as (
 
-    select * from {{ text_clustering_numbered_source() }}
+    -- the rows in input order (DuckDB keeps file order), numbered as in stg_text_vectors
+    select
+        row_number() over () as source_row,
+        *
+    from source
 
 ),
 
