@@ -8,9 +8,5 @@ from text_clustering import cluster_figures
 def model(dbt, session):
     dbt.config(materialized="table")
     return cluster_figures(
-        session,
-        dbt.this,
-        dbt.ref("fct_text_clusters"),
-        dbt.ref("dim_clusters"),
-        dbt.config.get("settings"),
+        session, dbt.this, dbt.ref("fct_text_clusters"), dbt.config.get("settings")
     )

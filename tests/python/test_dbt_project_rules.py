@@ -29,19 +29,7 @@ FRESHNESS = "fct_sources_without_freshness"
 
 # Rejoins (parent, model in between, child) whose fix is a change to files this layer does
 # not own, with the change proposed. Each must still be found: remove it once fixed.
-PENDING_REJOINS = {
-    ("int_cluster_keywords", "int_clusters_disambiguated", "int_clusters_labelled"): (
-        "int_clusters_disambiguated returns one row per cluster (noise and unlabelled "
-        "clusters included) with the keyword, prompt and reply columns int_clusters_labelled "
-        "picks from, and int_clusters_labelled reads only it and int_cluster_representatives"
-    ),
-    ("int_cluster_prompts", "int_clusters_disambiguated", "int_clusters_labelled"): "as above",
-    ("int_llm_responses", "int_clusters_disambiguated", "int_clusters_labelled"): "as above",
-    ("dim_clusters", "rpt_text_clusters_figure", "rpt_text_clusters_report"): (
-        "rpt_text_clusters_figure takes (cluster_label, summary_label) from fct_text_clusters, "
-        "which carries both, instead of dim_clusters"
-    ),
-}
+PENDING_REJOINS: dict[tuple[str, str, str], str] = {}
 
 
 class Project:

@@ -39,25 +39,23 @@ def cluster_metrics(
     )
 
 
-def cluster_figures(
-    connection: Any, this: Any, text_clusters: Any, clusters: Any, config: Mapping
-) -> pa.Table:
+def cluster_figures(connection: Any, this: Any, text_clusters: Any, config: Mapping) -> pa.Table:
     """rpt_text_clusters_figure: the PNG (var figure_path) and the HTML map (var map_path)
-    when var savefig is true."""
+    of fct_text_clusters (which carries each cluster's label) when var savefig is true."""
     from ..report import figure_summary
 
     savefig = read_bool("savefig", config.get("savefig"))
     figure_path = read_str("figure_path", config.get("figure_path"))
     map_path = read_str("map_path", config.get("map_path"), required=False)
     texts = text_clusters.select("text_id, text, projection, cluster_label")
-    labels = clusters.select("cluster_label, summary_label")
+    labels = text_clusters.select("cluster_label, summary_label").distinct()
     return reuse_or_build(
         connection,
         this,
         [texts, labels, savefig, figure_path, map_path],
         lambda: figure_summary(
             read_arrow(texts),
-            read_arrow(labels),
+            read_arrow(labels.order("cluster_label")),
             path=figure_path if savefig else None,
             map_path=map_path if savefig else None,
         ),
