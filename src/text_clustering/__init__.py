@@ -24,6 +24,7 @@ _EXPORTS = {
     "TextClusteringError": "errors",
     # estimators and what they are made of
     "DensityClusterer": "clustering",
+    "TopicHierarchy": "hierarchy",
     "KeywordModel": "keywords",
     "LLMLabeller": "labeller",
     "LLMSettings": "prompts",
@@ -53,6 +54,9 @@ _EXPORTS = {
     "embedding_cache": "steps",
     "export_marts": "steps",
     "name_clusters": "steps",
+    "name_topics": "steps",
+    "topic_keywords": "steps",
+    "topic_tree": "steps",
     "project_texts": "steps",
 }
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -37,25 +37,44 @@ def class_tfidf(
     Ties are broken alphabetically, so the result is deterministic. A class whose texts have
     no usable word gets an empty list.
     """
+    ids, counts, terms = term_counts(documents, classes)
+    return top_terms(counts, terms, ids, top_k=top_k)
+
+
+def term_counts(documents: Sequence[str], classes: Sequence[int]) -> tuple[list[int], Any, Any]:
+    """``(ids, counts, terms)``: the sorted class ids, a sparse ``(len(ids), n_terms)`` matrix
+    of term counts per class, and the terms; ``counts`` is None when no class has a usable
+    word. Counts of several classes add up to those of their union (topics of a hierarchy)."""
     ids = sorted(set(classes))
-    if not ids:
-        return {}
     by_class: dict[int, list[str]] = {c: [] for c in ids}
     for text, c in zip(documents, classes, strict=True):
         by_class[c].append(text or "")
-    joined = [" ".join(by_class[c]) for c in ids]
+    if not ids:
+        return ids, None, np.array([], dtype=object)
     from sklearn.feature_extraction.text import CountVectorizer  # ~2 s to import: only here
 
     vectorizer = CountVectorizer(stop_words="english", token_pattern=TOKEN_PATTERN, lowercase=True)
     try:
-        counts = vectorizer.fit_transform(joined).astype(np.float64)
+        counts = vectorizer.fit_transform([" ".join(by_class[c]) for c in ids])
     except ValueError:  # empty vocabulary: no class has a usable word
+        return ids, None, np.array([], dtype=object)
+    return ids, counts.astype(np.float64), vectorizer.get_feature_names_out()
+
+
+def top_terms(
+    counts: Any, terms: Any, ids: Sequence[int], *, top_k: int = 10
+) -> dict[int, list[str]]:
+    """The ``top_k`` c-TF-IDF terms of every class (row of ``counts``, ids ``ids``), best
+    first, ties alphabetical: ``score(t, c) = tf(t, c) / |c| * log(1 + A / f(t))``."""
+    if counts is None:
         return {c: [] for c in ids}
-    terms = vectorizer.get_feature_names_out()
+    from scipy.sparse import csr_matrix
+
+    counts = csr_matrix(counts)
     words_per_class = np.asarray(counts.sum(axis=1)).ravel()
     term_frequency = np.asarray(counts.sum(axis=0)).ravel()
     average_words = words_per_class.mean()
-    idf = np.log1p(average_words / term_frequency)
+    idf = np.log1p(average_words / np.maximum(term_frequency, 1e-12))
     tf = counts.multiply(1.0 / np.maximum(words_per_class, 1.0)[:, None]).tocsr()
     scores = tf.multiply(idf[None, :]).tocsr()
     out: dict[int, list[str]] = {}

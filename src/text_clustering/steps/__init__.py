@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from .clustering import CLUSTERED_SCHEMA, ClusterSettings, cluster_incremental, cluster_texts
 from .embedding import embedded_texts, embedding_cache
-from .labelling import cluster_facets, cluster_keywords, cluster_prompts, name_clusters
+from .labelling import cluster_facets, cluster_keywords, cluster_prompts
 from .llm import ask_llm
+from .naming import name_clusters, name_topics
 from .projection import PROJECTED_SCHEMA, ProjectionSettings, project_incremental, project_texts
 from .reports import build_report, cluster_figures, cluster_metrics, export_marts
+from .topics import topic_keywords, topic_tree
 
 __all__ = [
     "CLUSTERED_SCHEMA",
@@ -36,6 +38,9 @@ __all__ = [
     "embedding_cache",
     "export_marts",
     "name_clusters",
+    "name_topics",
     "project_incremental",
     "project_texts",
+    "topic_keywords",
+    "topic_tree",
 ]

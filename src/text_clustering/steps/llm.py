@@ -1,11 +1,12 @@
 """The LLM step (int_llm_replies): ask what the reply cache lacks, within one time budget.
 
-First every cluster prompt, then one joint prompt per group of clusters whose LLM labels
-collide (:func:`~text_clustering.naming.relabel_requests`). The cache keeps ok replies and
-replies that failed as replies (invalid for the schema, cut off, refused: a deterministic
-model answers the same again), so an unchanged rebuild asks nothing; transport failures and
-skipped requests are asked again by the next build, and var llm_retry_failed asks every
-failed request again.
+It walks the layers bottom-up (:func:`~text_clustering.steps.naming.walk`): every cluster
+prompt, then one joint prompt per group of clusters whose LLM labels collide, then the
+topics of level 1 (their prompts show their parts' final names), their collisions, and so on
+up. The cache keeps ok replies and replies that failed as replies (invalid for the schema,
+cut off, refused: a deterministic model answers the same again), so an unchanged rebuild
+asks nothing; transport failures and skipped requests are asked again by the next build, and
+var llm_retry_failed asks every failed request again.
 """
 
 from __future__ import annotations
@@ -19,20 +20,20 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..config import read_bool, read_float, read_int
+from ..config import read_bool, read_float, read_int, read_str
 from ..keywords import KEYWORD_MODEL_NAME
 from ..labeller import LLMLabeller, Reply
 from ..log import log
-from ..naming import relabel_requests
 from ..prompts import LLMSettings
-from ..transport import REPLY, client_from_env
+from ..transport import REPLY, TRANSPORT, client_from_env
 from ..vectors import read_arrow
-from .labelling import examples_by_cluster
+from .naming import CLUSTER, RELABEL, TOPIC, Request, read_inputs, walk
 
 REPLIES_SCHEMA = pa.schema(
     [
         ("request_hash", pa.string()),
         ("kind", pa.string()),
+        ("level", pa.int32()),
         ("llm_model", pa.string()),
         ("n_groups", pa.int32()),
         ("labels", pa.list_(pa.list_(pa.string()))),
@@ -47,7 +48,11 @@ REPLIES_SCHEMA = pa.schema(
         ("answered_at", pa.timestamp("us", tz="UTC")),
     ]
 )
-CLUSTER, RELABEL = "cluster", "relabel"
+WHAT = {
+    CLUSTER: "cluster prompt(s)",
+    TOPIC: "topic prompt(s)",
+    RELABEL: "collision group relabel(s)",
+}
 
 
 @dataclass(frozen=True)
@@ -75,51 +80,65 @@ class AskSettings:
 
 
 def ask_llm(
-    connection: Any, this: Any | None, prompts: Any, representatives: Any, config: Mapping
+    connection: Any,
+    this: Any | None,
+    prompts: Any,
+    keywords: Any,
+    representatives: Any,
+    tree: Any,
+    topic_keywords: Any,
+    topic_representatives: Any,
+    config: Mapping,
 ) -> pa.Table:
-    """int_llm_replies: the rows to add to the reply cache ``this`` (None on a first build):
-    the cluster prompts it has no answer to, then the collision groups of the LLM's labels
-    (:func:`~text_clustering.naming.relabel_requests`). With var llm_dry_run it only logs
-    the calls and tokens a build would spend."""
+    """int_llm_replies: the rows to add to the reply cache ``this`` (None on a first build),
+    every layer asked bottom-up, all within var llm_time_budget. With var llm_dry_run it only
+    logs, per layer, the calls and tokens a build would spend."""
     settings, how = LLMSettings.from_vars(config), AskSettings.from_config(config)
-    cache = _cached(connection, this)
-    done = {r["request_hash"] for r in cache if _final(r, how.retry_failed)}
+    default_label = read_str("default_label", config.get("default_label"))
+    assert default_label is not None
+    inputs = read_inputs(
+        prompts, keywords, representatives, tree, topic_keywords, topic_representatives
+    )
     client = client_from_env(timeout=how.timeout)  # OPENAI_API_KEY / OPENAI_BASE_URL
-    prompt_rows = read_arrow(prompts).to_pylist()
     if client is None and not how.dry_run:
         log(
             "no LLM configured (OPENAI_API_KEY / OPENAI_BASE_URL unset): labelling "
-            f"{len(prompt_rows)} clusters offline with {KEYWORD_MODEL_NAME} keywords"
+            f"{len(inputs.prompts)} clusters and their topics offline with "
+            f"{KEYWORD_MODEL_NAME} keywords"
         )
         return REPLIES_SCHEMA.empty_table()
+    cache = _cached(connection, this)
+    replies = {r["request_hash"]: r for r in cache}
+    done = {h for h, r in replies.items() if _final(r, how.retry_failed)}
     labeller = None
     if client is not None:
         labeller = LLMLabeller(
             client=client, settings=settings, max_attempts=how.max_attempts, timeout=how.timeout
         )
-    asked = [(r["request_hash"], r["user_prompt"], 1) for r in prompt_rows]
-    new = _ask(asked, done, labeller, how, CLUSTER, settings)
-    answered = {r["request_hash"]: r["labels"] for r in [*cache, *new] if r["status"] == "ok"}
-    first = {
-        r["cluster_label"]: list(answered[r["request_hash"]][0])
-        for r in prompt_rows
-        if r["request_hash"] in answered
-    }
-    groups = relabel_requests(first, examples_by_cluster(representatives), settings)
-    relabels = [(g.request_hash, g.user_prompt, len(g.group)) for g in groups]
-    if how.dry_run and not relabels:
-        log(
-            "LLM plan: no collision group among the LLM labels known so far (clusters not "
-            "labelled yet may add some) [dry run: nothing asked]"
-        )
-    new += _ask(relabels, done, labeller, how, RELABEL, settings)
+    deadline = time.monotonic() + how.time_budget
+    new: list[dict[str, Any]] = []
+
+    def ask(requests: list[Request]) -> None:
+        rows = _ask(requests, done, labeller, how, settings, deadline)
+        new.extend(rows)
+        replies.update({r["request_hash"]: r for r in rows})
+        done.update(r["request_hash"] for r in rows)
+
+    walk(
+        inputs,
+        replies,
+        settings,
+        online=client is not None,
+        default_label=default_label,
+        ask=ask,
+    )
     return pa.Table.from_pylist(new, schema=REPLIES_SCHEMA)
 
 
 def _cached(connection: Any, this: Any | None) -> list[dict[str, Any]]:
     if this is None:
         return []
-    columns = "request_hash, status, error_kind, labels"
+    columns = "request_hash, status, error_kind, labels, model_name, error"
     return read_arrow(connection.sql(f"select {columns} from {this}")).to_pylist()
 
 
@@ -132,58 +151,59 @@ def _final(row: Mapping[str, Any], retry_failed: bool) -> bool:
 
 
 def _ask(
-    requests: list[tuple[str, str, int]],
+    requests: list[Request],
     done: set[str],
     labeller: LLMLabeller | None,
     how: AskSettings,
-    kind: str,
     settings: LLMSettings,
+    deadline: float,
 ) -> list[dict[str, Any]]:
-    """Ask every distinct request ``(request_hash, user_prompt, groups)`` not in ``done``,
-    ``how.max_concurrency`` at a time within ``how.time_budget`` seconds; the cache rows.
-    Logs the plan (calls, cache hits, tokens); a dry run asks nothing."""
-    unique = {h: (h, prompt, k) for h, prompt, k in requests}
-    todo = [r for h, r in unique.items() if h not in done]
+    """Ask every distinct request not in ``done``, ``how.max_concurrency`` at a time, until
+    ``deadline``; the cache rows. Logs the plan (calls, cache hits, tokens); a dry run
+    asks nothing."""
+    unique = {r[0]: r for r in requests}
     if not unique:
         return []
-    what = "cluster prompt(s)" if kind == CLUSTER else "collision group relabel(s)"
-    tokens = sum(estimate_tokens(settings.system_prompt + prompt) for _, prompt, _ in todo)
-    n_labels = sum(settings.n * k for _, _, k in todo)
+    todo = [r for h, r in unique.items() if h not in done]
+    _, _, _, kind, level = requests[0]
+    tokens = sum(estimate_tokens(settings.system_prompt + r[1]) for r in todo)
+    n_labels = sum(settings.n * r[2] for r in todo)
     plan = (
-        f"LLM plan: {len(unique)} {what}, {len(unique) - len(todo)} answered by the cache, "
-        f"{len(todo)} to ask (~{tokens} prompt tokens + ~{12 * n_labels} completion tokens)"
+        f"LLM plan, level {level}: {len(unique)} {WHAT[kind]}, {len(unique) - len(todo)} "
+        f"answered by the cache, {len(todo)} to ask (~{tokens} prompt tokens + "
+        f"~{12 * n_labels} completion tokens)"
     )
     if how.dry_run or labeller is None or not todo:
         log(plan + (" [dry run: nothing asked]" if how.dry_run else ""))
         return []
     log(plan + f"; asking {settings.model}, {how.max_concurrency} at a time")
-    replies = _ask_within(todo, labeller, how)
+    replies = _ask_within(todo, labeller, how, deadline)
     failed = sum(1 for r in replies if r.status != "ok")
-    log(f"LLM asked {len(replies)} {what}: {len(replies) - failed} ok, {failed} failed or skipped")
+    ok = len(replies) - failed
+    log(f"LLM asked {len(replies)} {WHAT[kind]}: {ok} ok, {failed} failed or skipped")
     now = datetime.now(UTC)
     return [
         {
             **reply.as_row(),
             "request_hash": h,
             "kind": kind,
+            "level": level,
             "llm_model": settings.model,
-            "n_groups": k,
+            "n_groups": groups,
             "user_prompt": prompt,
             "answered_at": now,
         }
-        for (h, prompt, k), reply in zip(todo, replies, strict=True)
+        for (h, prompt, groups, kind, level), reply in zip(todo, replies, strict=True)
     ]
 
 
 def _ask_within(
-    todo: list[tuple[str, str, int]], labeller: LLMLabeller, how: AskSettings
+    todo: list[Request], labeller: LLMLabeller, how: AskSettings, deadline: float
 ) -> list[Reply]:
-    deadline = time.monotonic() + how.time_budget
-
-    def one(request: tuple[str, str, int]) -> Reply:
+    def one(request: Request) -> Reply:
         if time.monotonic() >= deadline:
             reason = "time budget spent before asking"
-            return Reply([], labeller.settings.model, "skipped", reason, "transport")
+            return Reply([], labeller.settings.model, "skipped", reason, TRANSPORT)
         return labeller.ask(request[1], request[2], deadline=deadline)
 
     with ThreadPoolExecutor(max_workers=max(1, how.max_concurrency)) as pool:

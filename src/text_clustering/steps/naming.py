@@ -1,0 +1,243 @@
+"""Naming every layer, bottom-up: the clusters, then the topics of level 1, 2, ...
+
+:func:`walk` is the one path both the LLM step (which asks what the cache lacks on the way,
+:func:`~text_clustering.steps.llm.ask_llm`) and the naming models (which only read the cache:
+:func:`name_clusters`, :func:`name_topics`) take, so the prompts they build and the labels
+they decide are the same. A topic's prompt shows the names of its parts (one level down),
+its keywords and representatives drawn across its parts; colliding names within a layer are
+asked again together, then made distinct (:func:`~text_clustering.naming.name_layer`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from ..clustering import NOISE
+from ..config import read_str
+from ..naming import Candidate, Layer, name_layer, relabel_requests
+from ..prompts import LLMSettings, build_prompt, request_hash
+from ..transport import client_from_env
+from ..vectors import read_arrow
+
+CLUSTER, TOPIC, RELABEL = "cluster", "topic", "relabel"
+NAMES_FIELDS = [
+    ("summary_labels", pa.list_(pa.string())),
+    ("model_name", pa.string()),
+    ("label_source", pa.string()),
+    ("label_status", pa.string()),
+    ("label_error", pa.string()),
+    ("request_hash", pa.string()),
+    ("first_labels", pa.list_(pa.string())),
+    ("collision_group", pa.int32()),
+    ("distinct_by", pa.string()),
+    ("added_terms", pa.list_(pa.string())),
+    ("relabel_request_hash", pa.string()),
+    ("relabel_status", pa.string()),
+]
+NAMES_SCHEMA = pa.schema([("cluster_label", pa.int32()), *NAMES_FIELDS])
+TOPIC_NAMES_SCHEMA = pa.schema(
+    [
+        ("topic_key", pa.string()),
+        ("level", pa.int32()),
+        ("topic_id", pa.int32()),
+        *NAMES_FIELDS,
+        ("user_prompt", pa.string()),
+        ("n_examples", pa.int32()),
+    ]
+)
+# (request_hash, user_prompt, groups it names, kind, level): one request to the LLM
+Request = tuple[str, str, int, str, int]
+Ask = Callable[[list[Request]], None]
+
+
+@dataclass
+class NamingInputs:
+    """What naming reads, by id: level 0 from the cluster models, levels 1.. from the topic
+    models (empty without a hierarchy)."""
+
+    prompts: dict[int, tuple[str, str, int]]  # cluster -> (request_hash, prompt, n_examples)
+    keywords: dict[tuple[int, int], Mapping[str, Any]]  # (level, id) -> keyword row
+    examples: dict[tuple[int, int], list[str]]  # (level, id) -> representatives' texts
+    tree: list[dict[str, Any]] = field(default_factory=list)  # int_topic_tree rows
+
+    def levels(self) -> int:
+        return 1 + max((r["level"] for r in self.tree), default=0)
+
+
+def read_inputs(
+    prompts: Any,
+    keywords: Any,
+    representatives: Any,
+    tree: Any = None,
+    topic_keywords: Any = None,
+    topic_representatives: Any = None,
+) -> NamingInputs:
+    """:class:`NamingInputs` from the models' relations (the topic ones optional)."""
+    inputs = NamingInputs(
+        prompts={
+            r["cluster_label"]: (r["request_hash"], r["user_prompt"], r["n_examples"])
+            for r in read_arrow(prompts).to_pylist()
+        },
+        keywords={(0, r["cluster_label"]): r for r in read_arrow(keywords).to_pylist()},
+        examples=_examples(representatives, "0 as level, cluster_label as id"),
+    )
+    if tree is not None:
+        inputs.tree = read_arrow(tree).to_pylist()
+        for r in read_arrow(topic_keywords).to_pylist():
+            inputs.keywords[(r["level"], r["topic_id"])] = r
+        inputs.examples.update(_examples(topic_representatives, "level, topic_id as id"))
+    return inputs
+
+
+def cluster_examples(representatives: Any) -> dict[int, list[str]]:
+    """cluster -> its representatives' texts, most central first (noise excluded)."""
+    found = _examples(representatives, "0 as level, cluster_label as id")
+    return {cluster: texts for (_, cluster), texts in found.items()}
+
+
+def _examples(representatives: Any, key: str) -> dict[tuple[int, int], list[str]]:
+    """(level, id) -> the representatives' texts, most central first (noise excluded)."""
+    rows = read_arrow(representatives.select(f"{key}, representative_rank, text")).to_pylist()
+    rows.sort(key=lambda r: (r["level"], r["id"], r["representative_rank"]))
+    out: dict[tuple[int, int], list[str]] = {}
+    for r in rows:
+        if r["id"] != NOISE:
+            out.setdefault((r["level"], r["id"]), []).append(r["text"] or "")
+    return out
+
+
+def walk(
+    inputs: NamingInputs,
+    replies: Mapping[str, Mapping[str, Any]],
+    settings: LLMSettings,
+    *,
+    online: bool,
+    default_label: str,
+    ask: Ask | None = None,
+    max_level: int | None = None,
+) -> list[dict[int, dict[str, Any]]]:
+    """Name level 0 (the clusters), then every level of topics up to ``max_level`` (default:
+    all): per level, its prompts (``ask`` asks those ``replies`` lacks), the joint prompts
+    of its colliding first labels (asked too), then :func:`name_layer`. ``replies``
+    (request_hash -> reply row) must hold what ``ask`` got. Returns the names per level, a
+    topic's row also with its ``user_prompt`` and ``n_examples``."""
+    top = inputs.levels() - 1 if max_level is None else min(max_level, inputs.levels() - 1)
+    names: list[dict[int, dict[str, Any]]] = []
+    for level in range(top + 1):
+        prompts = (
+            inputs.prompts if level == 0 else _topic_prompts(inputs, level, names[-1], settings)
+        )
+        ids = sorted({i for (lv, i) in inputs.keywords if lv == level})
+        if ask is not None:
+            kind = CLUSTER if level == 0 else TOPIC
+            ask([(h, p, 1, kind, level) for _, (h, p, _) in sorted(prompts.items())])
+            first = {
+                i: list(replies[prompts[i][0]]["labels"][0])
+                for i in ids
+                if i in prompts and replies.get(prompts[i][0], {}).get("status") == "ok"
+            }
+            examples = {i: inputs.examples.get((level, i), []) for i in ids}
+            relabels = relabel_requests(first, examples, settings)
+            ask([(g.request_hash, g.user_prompt, len(g.group), RELABEL, level) for g in relabels])
+        layer = Layer(
+            level,
+            {
+                i: Candidate(
+                    prompts[i][0] if i in prompts else None,
+                    inputs.keywords[(level, i)]["keyword_labels"],
+                    inputs.keywords[(level, i)]["top_keywords"] or [],
+                )
+                for i in ids
+            },
+            {i: inputs.examples.get((level, i), []) for i in ids},
+        )
+        named = name_layer(layer, replies, settings, online=online, default_label=default_label)
+        for i, row in named.items():
+            if level > 0 and i in prompts:
+                row.update(user_prompt=prompts[i][1], n_examples=prompts[i][2])
+        names.append(named)
+    return names
+
+
+def _topic_prompts(
+    inputs: NamingInputs, level: int, below: Mapping[int, Mapping[str, Any]], settings: LLMSettings
+) -> dict[int, tuple[str, str, int]]:
+    """The prompt of every topic of ``level``: its parts' names (largest part first), its
+    keywords and representatives; ``(request_hash, user_prompt, n_examples)`` by topic."""
+    parts: dict[int, list[tuple[int, int]]] = {}
+    for r in inputs.tree:
+        if r["level"] == level - 1 and r["topic_id"] != NOISE and r["parent_topic_id"] is not None:
+            parts.setdefault(r["parent_topic_id"], []).append((-r["n_fit_texts"], r["topic_id"]))
+    out = {}
+    for topic, children in sorted(parts.items()):
+        names = [below[c]["summary_labels"][0] for _, c in sorted(children) if c in below]
+        keywords = inputs.keywords.get((level, topic), {}).get("top_keywords") or []
+        prompt, shown = build_prompt(
+            inputs.examples.get((level, topic), []), settings, parts=names, keywords=keywords[:10]
+        )
+        out[topic] = (request_hash(prompt, settings), prompt, shown)
+    return out
+
+
+def name_clusters(
+    keywords: Any, prompts: Any, replies: Any, representatives: Any, config: Mapping
+) -> pa.Table:
+    """int_clusters_named: every cluster, noise included, with its labels and where they come
+    from (``label_source``: keywords / llm / default / noise), decided here once."""
+    settings, default_label = _settings(config)
+    names = walk(
+        read_inputs(prompts, keywords, representatives),
+        _replies(replies),
+        settings,
+        online=client_from_env() is not None,  # OPENAI_API_KEY / OPENAI_BASE_URL
+        default_label=default_label,
+        max_level=0,
+    )[0]
+    rows = [{"cluster_label": c, **row} for c, row in names.items()]
+    return pa.Table.from_pylist(rows, schema=NAMES_SCHEMA)
+
+
+def name_topics(
+    prompts: Any,
+    keywords: Any,
+    representatives: Any,
+    tree: Any,
+    topic_keywords: Any,
+    topic_representatives: Any,
+    replies: Any,
+    config: Mapping,
+) -> pa.Table:
+    """int_topics_named: every topic of levels 1.., noise included, named bottom-up."""
+    settings, default_label = _settings(config)
+    inputs = read_inputs(
+        prompts, keywords, representatives, tree, topic_keywords, topic_representatives
+    )
+    names = walk(
+        inputs,
+        _replies(replies),
+        settings,
+        online=client_from_env() is not None,
+        default_label=default_label,
+    )
+    rows = [
+        {"topic_key": f"{level}:{t}", "level": level, "topic_id": t, **row}
+        for level, named in enumerate(names)
+        if level > 0
+        for t, row in named.items()
+    ]
+    return pa.Table.from_pylist(rows, schema=TOPIC_NAMES_SCHEMA)
+
+
+def _settings(config: Mapping[str, Any]) -> tuple[LLMSettings, str]:
+    default_label = read_str("default_label", config.get("default_label"))
+    assert default_label is not None
+    return LLMSettings.from_vars(config), default_label
+
+
+def _replies(replies: Any) -> dict[str, dict[str, Any]]:
+    columns = "request_hash, status, labels, model_name, error"
+    return {r["request_hash"]: r for r in read_arrow(replies.select(columns)).to_pylist()}

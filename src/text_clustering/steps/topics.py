@@ -1,0 +1,188 @@
+"""The topic hierarchy steps: layers of topics above the clusters, and their keywords.
+
+- :func:`topic_tree` (int_topic_tree): a :class:`~text_clustering.hierarchy.TopicHierarchy`
+  fitted on the texts the clusters were fitted on; one row per (level, topic) with its
+  parent one level up, and the headline level (var headline_level, or the hierarchy's own
+  choice). Kept while those texts, their clusters and the settings are unchanged, so new
+  texts assigned to a cluster inherit its path and only a refit recomputes the layers.
+- :func:`topic_keywords` (int_topic_keywords): c-TF-IDF keywords and keyword labels of every
+  topic of levels 1.., from one count of the terms per cluster summed up the tree.
+
+Naming the topics, bottom-up, is the LLM step's (:mod:`~text_clustering.steps.llm`) and
+:func:`~text_clustering.steps.naming.name_topics`'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..clustering import NOISE
+from ..config import read_int, read_optional_int, read_str
+from ..hierarchy import TopicHierarchy
+from ..keywords import label_from_keywords, term_counts, top_terms
+from ..log import log
+from ..vectors import read_arrow
+from .projection import embeddings_reader
+from .reuse import reuse_or_build
+
+TREE_SCHEMA = pa.schema(
+    [
+        ("topic_key", pa.string()),
+        ("level", pa.int32()),
+        ("topic_id", pa.int32()),
+        ("parent_topic_id", pa.int32()),
+        ("n_fit_texts", pa.int64()),
+        ("is_headline", pa.bool_()),
+    ]
+)
+TOPIC_KEYWORDS_SCHEMA = pa.schema(
+    [
+        ("topic_key", pa.string()),
+        ("level", pa.int32()),
+        ("topic_id", pa.int32()),
+        ("top_keywords", pa.list_(pa.string())),
+        ("keyword_labels", pa.list_(pa.string())),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class HierarchySettings:
+    """What the layers depend on (vars max_top_topics, headline_level)."""
+
+    max_top_topics: int = 12
+    headline_level: int | None = None  # None: the hierarchy's own choice
+    random_state: int = 42
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> HierarchySettings:
+        return cls(
+            max_top_topics=read_int("max_top_topics", config.get("max_top_topics"), minimum=1),
+            headline_level=read_optional_int(
+                "headline_level", config.get("headline_level"), minimum=0
+            ),
+            random_state=read_int("random_state", config.get("random_state")),
+        )
+
+
+def topic_tree(
+    connection: Any, this: Any, clustered: Any, projected: Any, embedded: Any, config: Mapping
+) -> pa.Table:
+    """int_topic_tree, from the fitted texts' clusters and embeddings."""
+    settings = HierarchySettings.from_config(config)
+    fitted = projected.filter("projection_source = 'fit'").select("text_id")
+    members = clustered.join(fitted, "text_id").select("text_id, cluster_label, embedding_hash")
+
+    def build() -> pa.Table:
+        rows = read_arrow(members.order("text_id"))
+        labels = rows["cluster_label"].to_numpy(zero_copy_only=False).astype(np.int64)
+        kept = labels != NOISE
+        ids = rows["text_id"].filter(pa.array(kept))
+        vectors = embeddings_reader(connection, embedded)(ids) if len(ids) else None
+        hierarchy = TopicHierarchy(
+            max_top_topics=settings.max_top_topics, random_state=settings.random_state
+        )
+        hierarchy.fit(
+            vectors if vectors is not None else np.zeros((0, 1), np.float32), labels[kept]
+        )
+        return tree_table(hierarchy, int((~kept).sum()), settings.headline_level)
+
+    return reuse_or_build(connection, this, [members, settings], build)
+
+
+def topic_key(level: int, topic: int) -> str:
+    """The key of a (level, topic) row: ``"<level>:<topic>"``, e.g. ``"1:3"``, ``"2:-1"``."""
+    return f"{level}:{topic}"
+
+
+def tree_table(hierarchy: TopicHierarchy, n_noise: int, headline: int | None) -> pa.Table:
+    """One row per (level, topic) of a fitted hierarchy, noise (-1) at every level."""
+    top = hierarchy.n_levels_ - 1
+    chosen = hierarchy.headline_level_ if headline is None else min(headline, top)
+    if headline is not None and headline > top:
+        log(f"topics: var headline_level={headline}, but there are levels 0..{top}: using {top}")
+    rows = []
+    for level in range(top + 1):
+        sizes = hierarchy.sizes_[level]
+        parent = hierarchy.parents_[level] if level < top else None
+        for topic in [NOISE, *np.flatnonzero(sizes > 0).tolist()]:
+            up = None if parent is None else (NOISE if topic == NOISE else int(parent[topic]))
+            rows.append(
+                {
+                    "topic_key": topic_key(level, topic),
+                    "level": level,
+                    "topic_id": topic,
+                    "parent_topic_id": up,
+                    "n_fit_texts": n_noise if topic == NOISE else int(sizes[topic]),
+                    "is_headline": level == chosen,
+                }
+            )
+    counts = ", ".join(str(int(n)) for n in hierarchy.n_topics_)
+    log(f"topics: {top + 1} level(s) of {counts} topics; headline level {chosen}")
+    return pa.Table.from_pylist(rows, schema=TREE_SCHEMA)
+
+
+def topic_keywords(
+    connection: Any,
+    this: Any,
+    clustered: Any,
+    projected: Any,
+    texts: Any,
+    tree: Any,
+    config: Mapping,
+) -> pa.Table:
+    """int_topic_keywords: per topic of levels 1.. (noise included) its top c-TF-IDF keywords
+    against the other topics of its level, and var n keyword labels, from the terms of the
+    fitted texts counted once per cluster."""
+    n = read_int("n", config.get("n"), minimum=1)
+    default_label = read_str("default_label", config.get("default_label"))
+    assert default_label is not None
+    fitted = projected.filter("projection_source = 'fit'").select("text_id")
+    documents = clustered.join(fitted, "text_id").join(texts, "text_id")
+    documents = documents.select("text_id, cluster_label, text")
+
+    def build() -> pa.Table:
+        docs = read_arrow(documents.order("text_id"))
+        classes = [int(c) for c in docs["cluster_label"].to_pylist()]
+        ids, counts, terms = term_counts(docs["text"].to_pylist(), classes)
+        nodes = read_arrow(tree).to_pylist()
+        rows = []
+        for level, topic_of in enumerate(_paths(nodes)[1:], start=1):
+            topics = sorted({topic_of.get(c, NOISE) for c in ids} | {NOISE})
+            member = np.zeros((len(topics), len(ids)))
+            for j, c in enumerate(ids):
+                member[topics.index(topic_of.get(c, NOISE)), j] = 1.0
+            found = top_terms(member @ counts if counts is not None else None, terms, topics)
+            labels = label_from_keywords(found, n=n, default_label=default_label)
+            rows += [
+                {
+                    "topic_key": topic_key(level, t),
+                    "level": level,
+                    "topic_id": t,
+                    "top_keywords": found[t][:10],
+                    "keyword_labels": labels[t],
+                }
+                for t in topics
+            ]
+        return pa.Table.from_pylist(rows, schema=TOPIC_KEYWORDS_SCHEMA)
+
+    return reuse_or_build(connection, this, [documents, tree, n, default_label], build)
+
+
+def _paths(nodes: list[dict[str, Any]]) -> list[dict[int, int]]:
+    """Per level, cluster -> its topic at that level (level 0: itself), from tree rows."""
+    parent: dict[tuple[int, int], int | None] = {
+        (r["level"], r["topic_id"]): r["parent_topic_id"] for r in nodes
+    }
+    clusters = sorted(t for (level, t) in parent if level == 0)
+    levels = 1 + max((level for level, _ in parent), default=0)
+    out = [{c: c for c in clusters}]
+    for level in range(1, levels):
+        below = out[-1]
+        out.append({c: parent[(level - 1, t)] for c, t in below.items()})  # type: ignore[misc]
+    return out
