@@ -73,9 +73,16 @@ class ServerState:
         return sum(1 for p in prompts if is_relabel_prompt(p))
 
     @property
+    def topic_calls(self) -> int:
+        """Chat calls that asked to name a topic of the hierarchy (``## Its parts`` prompts)."""
+        with self.lock:
+            prompts = [r["messages"][-1]["content"] for r in self.requests if "messages" in r]
+        return sum(1 for p in prompts if "\n## Its parts\n" in p)
+
+    @property
     def label_calls(self) -> int:
         """Chat calls that asked for one cluster's first labels."""
-        return self.chat_calls - self.relabel_calls
+        return self.chat_calls - self.relabel_calls - self.topic_calls
 
     def next_behaviour(self) -> str:
         with self.lock:

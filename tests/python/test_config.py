@@ -102,12 +102,19 @@ def test_the_library_defaults_are_the_dbt_project_vars():
 
     import yaml
 
-    from text_clustering import DEFAULT_MODEL, DensityClusterer, KeywordModel, UMAPProjector
+    from text_clustering import (
+        DEFAULT_MODEL,
+        DensityClusterer,
+        KeywordModel,
+        TopicHierarchy,
+        UMAPProjector,
+    )
     from text_clustering.embed import embed_texts
     from text_clustering.prompts import DEFAULT_CONTEXT, SYSTEM_PROMPT, LLMSettings
     from text_clustering.steps.clustering import ClusterSettings
     from text_clustering.steps.llm import AskSettings
     from text_clustering.steps.projection import ProjectionSettings, project_incremental
+    from text_clustering.steps.topics import HierarchySettings
 
     project = yaml.safe_load((Path(__file__).resolve().parents[2] / "dbt_project.yml").read_text())
     variables = project["vars"]
@@ -129,6 +136,7 @@ def test_the_library_defaults_are_the_dbt_project_vars():
         "noise_policy": [ClusterSettings().noise_policy, DensityClusterer().noise_policy],
         "noise_max_distance": [ClusterSettings().noise_max_distance],
         "target_noise_share": [ClusterSettings().target_noise_share],
+        "max_top_topics": [HierarchySettings().max_top_topics, TopicHierarchy().max_top_topics],
         "embedding_model": [DEFAULT_MODEL],
         "embedding_batch_size": [default(embed_texts, "batch_size")],
         "default_label": [KeywordModel().default_label],
@@ -152,3 +160,4 @@ def test_the_library_defaults_are_the_dbt_project_vars():
     assert variables["context"] is None and llm.context == DEFAULT_CONTEXT
     assert variables["system_prompt"] is None and llm.system_prompt == SYSTEM_PROMPT
     assert variables["examples"] is None and llm.examples == ()
+    assert variables["headline_level"] is None and HierarchySettings().headline_level is None

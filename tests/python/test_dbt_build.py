@@ -298,12 +298,28 @@ def test_llm_labels_over_http_cached_and_the_key_never_leaks(table_database, tmp
         # each cluster's labels come from its own representatives (the server builds them
         # from the examples it is sent): they differ between clusters
         assert len({tuple(r[1]) for r in clusters}) == len(clusters)
-        assert "LLM plan:" in result.stderr + result.stdout
+        assert "LLM plan" in result.stderr + result.stdout
+        # the topics above the clusters are named by the LLM too, bottom-up: a topic's
+        # prompt shows its parts' names; the whole hierarchy costs <= 1.3 x the clusters
+        topics = query(
+            table_database,
+            "select level, topic_id, model_name, label_status from dim_topics "
+            "where level > 0 and not is_noise",
+        )
+        assert topics and state.topic_calls == len(topics)
+        assert all(r[2] == MODEL_REPORTED and r[3] == "ok" for r in topics)
+        topic_prompts = [
+            r["messages"][-1]["content"] for r in state.requests if "## Its parts" in str(r)
+        ]
+        cluster_names = {r[1][0] for r in clusters}
+        assert all(any(f"- {name}" in p for name in cluster_names) for p in topic_prompts[:1])
+        assert state.chat_calls <= 1.3 * len(clusters)
+        calls = state.chat_calls
 
         # unchanged input: every answer comes from the cache, even after --full-refresh
         ok(llm_build(tmp_path, table_database, url, **PROMPT_VARS))
         ok(llm_build(tmp_path, table_database, url, "--full-refresh", **PROMPT_VARS))
-        assert state.label_calls == len(clusters)
+        assert state.label_calls == len(clusters) and state.chat_calls == calls
         assert mart(table_database) == [
             r for r in mart(table_database) if r[5] in (MODEL_REPORTED, "default_label")
         ]
@@ -354,6 +370,8 @@ def test_dry_run_counts_calls_and_tokens_and_calls_nothing(table_database, tmp_p
         assert state.calls == 0
     output = result.stdout + result.stderr
     assert "0 answered by the cache" in output and "[dry run: nothing asked]" in output
+    assert "LLM plan, level 0:" in output and "LLM plan, level 1:" in output  # per layer
+    assert "topic prompt(s)" in output
     rows = query(
         table_database,
         "select distinct label_status, model_name, label_error like '%dry run%' "

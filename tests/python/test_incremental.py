@@ -50,6 +50,15 @@ def snapshot(database):
         "labels": query(
             database, "select cluster_label, summary_label from dim_clusters order by 1"
         ),
+        "topics": query(
+            database,
+            "select topic_key, parent_topic_id, summary_label, is_headline_level "
+            "from dim_topics order by level, topic_id",
+        ),
+        "text_topics": query(
+            database, "select text_id, level, topic_id from fct_text_topics order by 1, 2"
+        ),
+        "tree_fit": query(database, "select distinct input_fingerprint from int_topic_tree"),
     }
 
 
@@ -78,6 +87,8 @@ def test_unchanged_rebuild_reuses_everything(builds):
     assert "embeddings: 0 new or changed text(s) to add" in logs[1]
     assert "reusing the previous fit" in logs[1] and "fitting UMAP" not in logs[1]
     for model in (
+        "int_topic_tree",
+        "int_topic_keywords",
         "int_cluster_keywords",
         "rpt_cluster_metrics",
         "rpt_text_clusters_figure",
@@ -102,12 +113,35 @@ def test_new_texts_are_only_projected_and_assigned(builds):
     assert "fitting UMAP" not in logs[2]
     # keywords come from the fitted texts only: new texts leave them (and the prompts) as is
     assert "int_cluster_keywords: inputs unchanged since the last build" in logs[2]
+    # the layers are kept, and every new text inherits its cluster's path
+    assert "int_topic_tree: inputs unchanged since the last build" in logs[2]
+    assert states[2]["topics"] == states[1]["topics"]
+    paths: dict[str, list] = {}
+    for text_id, level, topic in states[2]["text_topics"]:
+        paths.setdefault(text_id, []).append((level, topic))
+    path_of = {labels_after[t]: paths[t] for t in labels_before}
+    assert all(paths[t] == path_of[labels_after[t]] for t in new if labels_after[t] in path_of)
+    assert len(paths) == len(after)  # one path per text
 
 
 def test_var_refit_fits_again(builds):
     logs, states = builds
     assert "fitting UMAP (var refit is true)" in logs[3]
     assert "new" not in {row[2] for row in states[3]["projected"]}
+    # a refit recomputes the layers (the fitted texts changed)
+    assert states[3]["tree_fit"] != states[2]["tree_fit"]
+    assert "int_topic_tree: inputs unchanged" not in logs[3]
+
+
+def test_the_hierarchy_has_layers_above_the_clusters_and_one_headline(builds):
+    _, states = builds
+    topics = states[0]["topics"]
+    levels = sorted({int(key.split(":")[0]) for key, *_ in topics})
+    assert levels == list(range(len(levels))) and len(levels) >= 2
+    headline = {key.split(":")[0] for key, _, _, is_headline in topics if is_headline}
+    assert len(headline) == 1
+    top = [key for key, *_ in topics if key.startswith(f"{levels[-1]}:")]
+    assert 1 <= len([key for key in top if not key.endswith(":-1")]) <= 12  # max_top_topics
 
 
 def test_hdbscan_and_the_noise_policy(sources, tmp_path):

@@ -41,11 +41,47 @@ class Warehouse:
     """An in-memory DuckDB with the tables a labelling step reads, and the reply cache
     appended like dbt's incremental model (delete+insert on request_hash)."""
 
-    def __init__(self, representatives: pa.Table, config=None) -> None:
+    def __init__(self, representatives: pa.Table, config=None, keywords=None) -> None:
         self.con = duckdb.connect()
         self.config = {**LLM_CONFIG, **(config or {})}
         self.put("representatives", representatives)
         self.put("prompts", cluster_prompts(self.rel("representatives"), self.config))
+        clusters = sorted({-1, *representatives["cluster_label"].to_pylist()})
+        self.put("keywords", keywords or plain_keywords(clusters))
+        # one level (no topics above the clusters): a tree of level 0 only
+        self.put(
+            "tree",
+            pa.table(
+                {
+                    "level": pa.array([0] * len(clusters), pa.int32()),
+                    "topic_id": pa.array(clusters, pa.int32()),
+                    "parent_topic_id": pa.array([None] * len(clusters), pa.int32()),
+                    "n_fit_texts": pa.array([1] * len(clusters), pa.int64()),
+                }
+            ),
+        )
+        empty = {"level": pa.array([], pa.int32()), "topic_id": pa.array([], pa.int32())}
+        self.put(
+            "topic_keywords",
+            pa.table(
+                {
+                    **empty,
+                    "top_keywords": pa.array([], pa.list_(pa.string())),
+                    "keyword_labels": pa.array([], pa.list_(pa.string())),
+                }
+            ),
+        )
+        self.put(
+            "topic_representatives",
+            pa.table(
+                {
+                    "level": pa.array([], pa.int32()),
+                    "topic_id": pa.array([], pa.int32()),
+                    "representative_rank": pa.array([], pa.int64()),
+                    "text": pa.array([], pa.string()),
+                }
+            ),
+        )
 
     def put(self, name: str, table: pa.Table) -> None:
         self.con.register("incoming", table)
@@ -66,7 +102,11 @@ class Warehouse:
             self.con,
             this,
             self.rel("prompts"),
+            self.rel("keywords"),
             self.rel("representatives"),
+            self.rel("tree"),
+            self.rel("topic_keywords"),
+            self.rel("topic_representatives"),
             {**self.config, **config},
         )
         if this is None:
@@ -80,8 +120,9 @@ class Warehouse:
             self.con.unregister("incoming")
         return new
 
-    def names(self, keywords: pa.Table) -> dict:
-        self.put("keywords", keywords)
+    def names(self, keywords: pa.Table | None = None) -> dict:
+        if keywords is not None:
+            self.put("keywords", keywords)
         if not self.exists("replies"):
             self.ask()
         table = name_clusters(
@@ -92,6 +133,17 @@ class Warehouse:
             self.config,
         )
         return rows(table)
+
+
+def plain_keywords(clusters: list[int]) -> pa.Table:
+    """int_cluster_keywords rows whose keywords say nothing: "kw<id>"."""
+    return pa.table(
+        {
+            "cluster_label": pa.array(clusters, pa.int32()),
+            "top_keywords": [[f"kw{c}"] for c in clusters],
+            "keyword_labels": [[f"kw{c}"] for c in clusters],
+        }
+    )
 
 
 def rows(table, key="cluster_label"):
@@ -281,7 +333,7 @@ CLUSTER_KEYWORDS = pa.table(
 def first_pass(online, behaviour):
     """A warehouse whose first labelling by the fake server gives lazy, colliding labels."""
     online.default = behaviour
-    place = Warehouse(CLUSTERS)
+    place = Warehouse(CLUSTERS, keywords=CLUSTER_KEYWORDS)
     place.ask()
     return place
 
@@ -331,7 +383,7 @@ def test_a_relabel_that_still_collides_falls_back_to_keywords(online):
 
 
 def test_a_failed_or_unasked_relabel_falls_back_to_keywords(online):
-    place = Warehouse(CLUSTERS)
+    place = Warehouse(CLUSTERS, keywords=CLUSTER_KEYWORDS)
     online.script = ["collide"] * 4  # the cluster prompts; every relabel then fails
     online.default = "401"
     place.ask()
@@ -345,7 +397,7 @@ def test_a_failed_or_unasked_relabel_falls_back_to_keywords(online):
 
 
 def test_labels_the_llm_did_not_give_are_the_default_with_the_reason(online):
-    place = Warehouse(CLUSTERS)
+    place = Warehouse(CLUSTERS, keywords=CLUSTER_KEYWORDS)
     online.default = "malformed"
     place.ask()
     out = place.names(CLUSTER_KEYWORDS)

@@ -1,0 +1,216 @@
+"""The topic hierarchy steps on DuckDB relations, as dbt runs them: the tree, the topics'
+keywords, and naming every layer bottom-up (the walk the LLM step and the naming models
+share)."""
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from text_clustering import LLMSettings, to_arrow, topic_keywords, topic_tree
+from text_clustering.keywords import class_tfidf
+from text_clustering.steps.naming import NamingInputs, walk
+
+GROUPS, CLUSTERS_PER_GROUP, TEXTS_PER_CLUSTER = 4, 5, 6
+WORDS = ["chess", "mail", "font", "audio"]
+
+
+def warehouse():
+    """20 clusters in 4 well-separated groups of 5 (embedding space), plus 3 noise texts."""
+    rng = np.random.default_rng(0)
+    ids, labels, vectors, texts = [], [], [], []
+    centres = np.eye(GROUPS, 16) * 10
+    for g in range(GROUPS):
+        for k in range(CLUSTERS_PER_GROUP):
+            cluster = g * CLUSTERS_PER_GROUP + k
+            offset = rng.normal(0, 1.0, 16)
+            for i in range(TEXTS_PER_CLUSTER):
+                ids.append(f"t{cluster:02d}-{i}")
+                labels.append(cluster)
+                vectors.append(centres[g] + offset + rng.normal(0, 0.1, 16))
+                texts.append(f"{WORDS[g]} {WORDS[g]} word{cluster} item{i}")
+    for i in range(3):
+        ids.append(f"noise-{i}")
+        labels.append(-1)
+        vectors.append(rng.normal(0, 3, 16))
+        texts.append(f"stray text {i}")
+    con = duckdb.connect()
+    n = len(ids)
+    con.register(
+        "c",
+        pa.table(
+            {
+                "text_id": ids,
+                "cluster_label": pa.array(labels, pa.int32()),
+                "embedding_hash": pa.array(range(n), pa.uint64()),
+            }
+        ),
+    )
+    con.register("p", pa.table({"text_id": ids, "projection_source": ["fit"] * n}))
+    con.register("e", pa.table({"text_id": ids, "embedding": to_arrow(np.array(vectors))}))
+    con.register("s", pa.table({"text_id": ids, "text": texts}))
+    return con
+
+
+def relations(con):
+    return [con.sql(f"select * from {name}") for name in ("c", "p", "e")]
+
+
+CONFIG = {"max_top_topics": 4, "headline_level": None, "random_state": 42}
+
+
+def test_the_tree_nests_keeps_noise_at_every_level_and_has_one_headline():
+    con = warehouse()
+    tree = topic_tree(con, "none_yet", *relations(con), CONFIG).to_pylist()
+    levels = sorted({r["level"] for r in tree})
+    assert levels == list(range(len(levels))) and len(levels) >= 2
+    top = levels[-1]
+    nodes = {(r["level"], r["topic_id"]): r for r in tree}
+    for r in tree:
+        if r["level"] < top:
+            assert (r["level"] + 1, r["parent_topic_id"]) in nodes  # its parent exists
+        else:
+            assert r["parent_topic_id"] is None
+    for level in levels:  # sizes add up, noise is noise at every level
+        assert sum(r["n_fit_texts"] for r in tree if r["level"] == level) == 123
+        assert nodes[(level, -1)]["n_fit_texts"] == 3
+        assert level == top or nodes[(level, -1)]["parent_topic_id"] == -1
+    assert len([r for r in tree if r["level"] == top and r["topic_id"] >= 0]) <= 4
+    assert len({r["level"] for r in tree if r["is_headline"]}) == 1
+    # while a layer has at least as many topics as the embedding space has groups, no
+    # topic mixes two groups (cluster c lies in group c // CLUSTERS_PER_GROUP)
+    up = {(r["level"], r["topic_id"]): r["parent_topic_id"] for r in tree}
+    topic_of = {c: c for c in range(GROUPS * CLUSTERS_PER_GROUP)}
+    for level in levels[1:]:
+        topic_of = {c: up[(level - 1, t)] for c, t in topic_of.items()}
+        if len(set(topic_of.values())) >= GROUPS:
+            for topic in set(topic_of.values()):
+                assert (
+                    len({c // CLUSTERS_PER_GROUP for c, t in topic_of.items() if t == topic}) == 1
+                )
+    assert topic_tree(con, "none_yet", *relations(con), CONFIG).to_pylist() == tree
+
+
+def test_var_headline_level_overrides_and_is_capped_at_the_top_level(capsys):
+    con = warehouse()
+    tree = topic_tree(con, "t", *relations(con), {**CONFIG, "headline_level": 0})
+    assert {r["level"] for r in tree.to_pylist() if r["is_headline"]} == {0}
+    tree = topic_tree(con, "t", *relations(con), {**CONFIG, "headline_level": 9})
+    top = max(tree["level"].to_pylist())
+    assert {r["level"] for r in tree.to_pylist() if r["is_headline"]} == {top}
+    assert "var headline_level=9" in capsys.readouterr().err
+
+
+def test_the_tree_is_kept_while_its_inputs_are_unchanged():
+    con = warehouse()
+    first = topic_tree(con, "t", *relations(con), CONFIG)
+    con.register("previous", first)
+    con.execute("create table kept as select * from previous")
+    again = topic_tree(con, "kept", *relations(con), CONFIG)
+    assert again.equals(first)
+    other = topic_tree(con, "kept", *relations(con), {**CONFIG, "max_top_topics": 12})
+    assert other["input_fingerprint"][0] != first["input_fingerprint"][0]
+
+
+def test_topic_keywords_are_those_of_the_texts_of_the_topic():
+    # counting terms once per cluster and summing them up the tree gives the c-TF-IDF of
+    # each topic's own texts against the other topics of its level
+    con = warehouse()
+    tree = topic_tree(con, "t", *relations(con), CONFIG)
+    con.register("tree", tree)
+    config = {"n": 1, "default_label": "Other"}
+    clustered, projected, _ = relations(con)
+    out = topic_keywords(
+        con,
+        "t",
+        clustered,
+        projected,
+        con.sql("select * from s"),
+        con.sql("select * from tree"),
+        config,
+    ).to_pylist()
+    parent = {(r["level"], r["topic_id"]): r["parent_topic_id"] for r in tree.to_pylist()}
+    rows = con.sql("select c.cluster_label, s.text from c join s using (text_id)").fetchall()
+    level = 1
+    topic_of = {c: parent[(0, c)] for c, _ in rows}
+    expected = class_tfidf([t for _, t in rows], [topic_of[c] for c, _ in rows], top_k=10)
+    got = {r["topic_id"]: r["top_keywords"] for r in out if r["level"] == level}
+    assert got == expected
+    for topic, keywords in got.items():  # a topic's keywords hold its group's word
+        members = [c for c, t in topic_of.items() if t == topic and c >= 0]
+        assert topic == -1 or WORDS[members[0] // CLUSTERS_PER_GROUP] in keywords
+
+
+def inputs_for_walk():
+    """Two clusters under one topic, one under another; keywords and examples given."""
+    keyword = {"keyword_labels": ["kw"], "top_keywords": ["kw"]}
+    return NamingInputs(
+        prompts={0: ("h0", "prompt 0", 1), 1: ("h1", "prompt 1", 1), 2: ("h2", "prompt 2", 1)},
+        keywords={
+            (0, -1): keyword,
+            (0, 0): keyword,
+            (0, 1): keyword,
+            (0, 2): keyword,
+            (1, -1): keyword,
+            (1, 0): {"keyword_labels": ["t0"], "top_keywords": ["alpha"]},
+            (1, 1): {"keyword_labels": ["t1"], "top_keywords": ["beta"]},
+        },
+        examples={(0, 0): ["a"], (0, 1): ["b"], (0, 2): ["c"], (1, 0): ["a", "b"], (1, 1): ["c"]},
+        tree=[
+            {"level": 0, "topic_id": -1, "parent_topic_id": -1, "n_fit_texts": 1},
+            {"level": 0, "topic_id": 0, "parent_topic_id": 0, "n_fit_texts": 9},
+            {"level": 0, "topic_id": 1, "parent_topic_id": 0, "n_fit_texts": 5},
+            {"level": 0, "topic_id": 2, "parent_topic_id": 1, "n_fit_texts": 4},
+            {"level": 1, "topic_id": -1, "parent_topic_id": None, "n_fit_texts": 1},
+            {"level": 1, "topic_id": 0, "parent_topic_id": None, "n_fit_texts": 14},
+            {"level": 1, "topic_id": 1, "parent_topic_id": None, "n_fit_texts": 4},
+        ],
+    )
+
+
+def test_the_walk_names_each_layer_from_the_names_of_the_layer_below():
+    settings = LLMSettings(model="m")
+    replies: dict = {}
+    asked: list = []
+    answers = {"prompt 0": "Chess engines", "prompt 1": "Chess clients", "prompt 2": "Fonts"}
+
+    def ask(requests):
+        for h, prompt, _, kind, level in requests:
+            if h in replies:
+                continue
+            asked.append((kind, level, prompt))
+            label = answers.get(prompt) or ("Board games" if "Chess" in prompt else "Typefaces")
+            replies[h] = {"status": "ok", "labels": [[label]], "model_name": "m", "error": None}
+
+    names = walk(inputs_for_walk(), replies, settings, online=True, default_label="U", ask=ask)
+    assert [(kind, level) for kind, level, _ in asked] == [("cluster", 0)] * 3 + [("topic", 1)] * 2
+    first_topic = asked[3][2]
+    # its parts' names, largest first, its keywords and its examples
+    assert "## Its parts\n- Chess engines\n- Chess clients\n" in first_topic
+    assert "## Its keywords\nalpha" in first_topic and "1. a\n2. b" in first_topic
+    assert names[1][0]["summary_labels"] == ["Board games"] and names[1][0]["label_source"] == "llm"
+    assert names[1][-1]["label_source"] == "noise"
+    assert names[1][0]["user_prompt"] == first_topic
+    # the same inputs walk the same way: every request is found in the replies
+    count = len(asked)
+    again = walk(inputs_for_walk(), replies, settings, online=True, default_label="U", ask=ask)
+    assert len(asked) == count and again == names
+    # offline: keyword labels, no prompt asked
+    offline = walk(inputs_for_walk(), {}, settings, online=False, default_label="U")
+    assert offline[1][0]["summary_labels"] == ["t0"] and offline[1][0]["label_source"] == "keywords"
+
+
+def test_the_walk_stops_at_max_level():
+    names = walk(
+        inputs_for_walk(), {}, LLMSettings(model="m"), online=False, default_label="U", max_level=0
+    )
+    assert len(names) == 1 and sorted(names[0]) == [-1, 0, 1, 2]
+
+
+@pytest.mark.parametrize("bad", [{"max_top_topics": 0}, {"headline_level": -1}])
+def test_bad_hierarchy_vars_are_named(bad):
+    from text_clustering import ConfigError
+
+    con = warehouse()
+    with pytest.raises(ConfigError, match=next(iter(bad))):
+        topic_tree(con, "t", *relations(con), {**CONFIG, **bad})
