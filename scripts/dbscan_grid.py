@@ -27,15 +27,20 @@ import numpy as np
 import pyarrow.parquet as pq
 from sklearn.metrics import adjusted_mutual_info_score
 
-from text_clustering import read_arrow, to_numpy
-from text_clustering.cluster import (
+from text_clustering import UMAPProjector, to_numpy
+from text_clustering.clustering import (
     auto_eps,
     cluster_centroids,
-    fit_clusters,
+    density_labels,
     reassign_to_centroids,
 )
 from text_clustering.metrics import nmi
-from text_clustering.project import project
+from text_clustering.vectors import read_arrow
+
+
+def project(vectors: np.ndarray, **params: int) -> np.ndarray:
+    return UMAPProjector(**params).fit_transform(vectors)
+
 
 CACHE = Path(".cache/grid")
 
@@ -91,7 +96,7 @@ def score(
     policy: str,
 ) -> tuple[float, float, int, float, float]:
     eps = auto_eps(points, min_samples, quantile=quantile)
-    found, _ = fit_clusters(points, eps=eps, min_samples=min_samples)
+    found, _ = density_labels(points, eps=eps, min_samples=min_samples)
     if policy == "centroid":
         reassign_to_centroids(vectors, found, cluster_centroids(vectors, found))
     sizes = np.bincount(found[found >= 0]) if (found >= 0).any() else np.zeros(1)
