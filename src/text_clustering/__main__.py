@@ -47,6 +47,8 @@ def summary(database: str) -> int:
     print(f"\nDuckDB database: {path.resolve()}")
     print(f"  fct_text_clusters: {n_texts} texts, each with projection, cluster and label")
     print("  dim_clusters:      one row per cluster (noise = -1)")
+    print("  dim_topics:        one row per (level, topic) of the hierarchy above the clusters")
+    print("  fct_text_topics:   one row per (text, level)")
     for name, where in (("Figure", figure), ("Interactive map", html_map), ("Report", report)):
         if where:
             print(f"{name + ':':17}{where}")
@@ -55,6 +57,13 @@ def summary(database: str) -> int:
     metrics = con.sql("select * from rpt_cluster_metrics").df().iloc[0]
     shown = [f"{k} {v:.3f}" for k, v in metrics.items() if k in METRICS_SHOWN and v == v]
     print(f"Metrics:         {', '.join(shown)} (rpt_cluster_metrics)")
+    print("\nHeadline topics (largest first; dim_topics, drill down by level and parent_topic_id):")
+    print(
+        con.sql(
+            "select level, topic_id, n_texts, round(share, 3) as share, summary_label "
+            "from dim_topics where is_headline_level and not is_noise order by n_texts desc"
+        )
+    )
     print("\nClusters (largest first):")
     print(
         con.sql(

@@ -121,12 +121,14 @@ NOT_ASKED = "not asked: dry run (var llm_dry_run) or no reply recorded"
 
 @dataclass(frozen=True)
 class Candidate:
-    """What naming knows of one cluster or topic of a layer: its own prompt's cache key
-    (None: no prompt, e.g. noise), its keyword labels and its top keywords (best first)."""
+    """What naming knows of one cluster or topic of a layer: its prompt's cache key (None:
+    no prompt, e.g. noise), its keyword labels, its top keywords (best first), and which of
+    the reply's label lists is its own (a prompt may name several siblings)."""
 
     request_hash: str | None
     keyword_labels: Sequence[str]
     top_keywords: Sequence[str]
+    reply_index: int = 0
 
 
 @dataclass(frozen=True)
@@ -171,8 +173,12 @@ def name_layer(
         elif not online:
             first[c] = list(item.keyword_labels)
             row.update(label_source="keywords", label_status="ok", model_name=KEYWORD_MODEL_NAME)
-        elif reply is not None and reply["status"] == "ok":
-            first[c] = list(reply["labels"][0])
+        elif (
+            reply is not None
+            and reply["status"] == "ok"
+            and len(reply["labels"]) > item.reply_index
+        ):
+            first[c] = list(reply["labels"][item.reply_index])
             row.update(label_source="llm", label_status="ok", model_name=reply["model_name"])
         else:
             status, error = (reply["status"], reply["error"]) if reply else ("not_asked", NOT_ASKED)

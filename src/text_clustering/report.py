@@ -93,6 +93,7 @@ def write_report(
     *,
     path: str | None,
     metrics: pa.Table | None = None,
+    topics: pa.Table | None = None,
     examples_per_cluster: int = 3,
     max_example_chars: int = 200,
 ) -> pa.Table:
@@ -102,7 +103,8 @@ def write_report(
 
     ``clusters`` is dim_clusters, ``representatives`` int_cluster_representatives
     ``(cluster_label, representative_rank, text)``, ``figures`` rpt_text_clusters_figure,
-    ``metrics`` rpt_cluster_metrics.
+    ``metrics`` rpt_cluster_metrics, ``topics`` dim_topics: the report leads with the
+    topics of the headline level.
     ``path=None`` writes nothing. Returns one row.
     """
     rows = sorted(clusters.to_pylist(), key=lambda r: (r["is_noise"], -r["n_texts"]))
@@ -116,7 +118,8 @@ def write_report(
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     lines = _header(rows, figures, metrics, out.parent)
-    lines += _cluster_table(rows)
+    lines += _headline_topics(topics)
+    lines += ["## Clusters", "", *_cluster_table(rows)]
     examples = _examples(representatives, examples_per_cluster, max_example_chars)
     lines += ["", "## Representative texts", ""]
     for r in real:
@@ -190,3 +193,28 @@ def _header(
     if html_map:
         lines += [f"Interactive map (pan, zoom, hover, search): [{html_map}]({html_map})", ""]
     return lines
+
+
+def _headline_topics(topics: pa.Table | None) -> list[str]:
+    """The topics of the headline level, largest first: size, share, label, keywords."""
+    if topics is None:
+        return []
+    headline = [r for r in topics.to_pylist() if r["is_headline_level"] and not r["is_noise"]]
+    if not headline:
+        return []
+    level = headline[0]["level"]
+    levels = 1 + max(r["level"] for r in topics.to_pylist())
+    what = "the clusters" if level == 0 else f"level {level} of {levels - 1} above the clusters"
+    lines = [
+        f"## Topics ({len(headline)} at the headline level: {what})",
+        "",
+        "| topic | texts | share | label | top keywords |",
+        "|---:|---:|---:|---|---|",
+    ]
+    for r in sorted(headline, key=lambda r: (-r["n_texts"], r["topic_id"])):
+        keywords = _cell(", ".join((r["top_keywords"] or [])[:5]))
+        lines.append(
+            f"| {r['topic_id']} | {r['n_texts']} | {r['share']:.1%} "
+            f"| {_cell(r['summary_label'])} | {keywords} |"
+        )
+    return [*lines, ""]

@@ -67,7 +67,7 @@ class ServerState:
 
     @property
     def relabel_calls(self) -> int:
-        """Chat calls that asked to relabel a collision group (``## Group`` prompts)."""
+        """Chat calls that asked to relabel a collision group (``current label`` groups)."""
         with self.lock:
             prompts = [r["messages"][-1]["content"] for r in self.requests if "messages" in r]
         return sum(1 for p in prompts if is_relabel_prompt(p))
@@ -77,7 +77,7 @@ class ServerState:
         """Chat calls that asked to name a topic of the hierarchy (``## Its parts`` prompts)."""
         with self.lock:
             prompts = [r["messages"][-1]["content"] for r in self.requests if "messages" in r]
-        return sum(1 for p in prompts if "\n## Its parts\n" in p)
+        return sum(1 for p in prompts if "# Its parts\n" in p)
 
     @property
     def label_calls(self) -> int:
@@ -107,12 +107,19 @@ def labels_from_prompt(prompt: str) -> list[str]:
     return [f"{ranked[i % len(ranked)]} texts" for i in range(n)]
 
 
-RELABEL_GROUP = re.compile(r"^## Group (\d+) \(current label: (.*)\)$", flags=re.MULTILINE)
+# a group of a joint prompt: a relabel's (with its current label) or a family of topics'
+GROUP = re.compile(r"^## Group (\d+)(?: \(current label: (.*)\))?$", flags=re.MULTILINE)
 LAZY_LABELS = [("Software tools", "software tool."), ("Misc programs", "Programs")]
 
 
 def is_relabel_prompt(prompt: str) -> bool:
-    return RELABEL_GROUP.search(prompt) is not None
+    """A relabel prompt: groups that show their current label."""
+    return "(current label: " in prompt
+
+
+def is_group_prompt(prompt: str) -> bool:
+    """A joint prompt (relabel, or sibling topics): answered {"groups": [...]}."""
+    return GROUP.search(prompt) is not None
 
 
 def lazy_labels(prompt: str) -> list[str]:
@@ -128,13 +135,13 @@ def relabels_from_prompt(prompt: str, *, distinct: bool = True) -> list[dict[str
     """A relabel reply: per group, labels from its own examples, no word used twice."""
     n_match = re.search(r"exactly (\d+) label\(s\) for each", prompt)
     n = int(n_match.group(1)) if n_match else 1
-    heads = list(RELABEL_GROUP.finditer(prompt))
+    heads = list(GROUP.finditer(prompt))
     used: set[str] = set()
     groups = []
     for i, head in enumerate(heads):
         end = heads[i + 1].start() if i + 1 < len(heads) else len(prompt)
         section = prompt[head.end() : end]
-        current = head.group(2).lower()
+        current = (head.group(2) or "").lower()
         ranked = [w for w in _ranked_words(section) if w not in used and w not in current]
         ranked = ranked or [f"group{head.group(1)}"]
         used.add(ranked[0])
@@ -245,7 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
         if behaviour == "obey" and "Ignore the instructions" in prompt:
             labels = ["PWNED " * 83] * 40
         content = json.dumps({"labels": labels})
-        if is_relabel_prompt(prompt) and behaviour != "flat":
+        if is_group_prompt(prompt) and behaviour != "flat":
             groups = relabels_from_prompt(prompt, distinct=behaviour != "stubborn")
             content = json.dumps({"groups": groups})
         if behaviour == "malformed":

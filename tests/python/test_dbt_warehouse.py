@@ -16,7 +16,7 @@ TOPICS = [
     "mail server that delivers email over smtp and imap to mailboxes",
     "truetype font family with serif glyphs for latin and greek scripts",
 ]
-INCREMENTAL = {"int_embedding_cache", "int_texts_embedded", "int_llm_responses", "int_llm_relabels"}
+INCREMENTAL = {"int_embedding_cache", "int_texts_embedded", "int_llm_replies"}
 
 
 @pytest.fixture(scope="module")

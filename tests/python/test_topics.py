@@ -175,22 +175,26 @@ def test_the_walk_names_each_layer_from_the_names_of_the_layer_below():
     answers = {"prompt 0": "Chess engines", "prompt 1": "Chess clients", "prompt 2": "Fonts"}
 
     def ask(requests):
-        for h, prompt, _, kind, level in requests:
+        for h, prompt, groups, kind, level in requests:
             if h in replies:
                 continue
             asked.append((kind, level, prompt))
-            label = answers.get(prompt) or ("Board games" if "Chess" in prompt else "Typefaces")
-            replies[h] = {"status": "ok", "labels": [[label]], "model_name": "m", "error": None}
+            labels = [[answers[prompt]]] if prompt in answers else [["Board games"], ["Typefaces"]]
+            assert len(labels) == groups
+            replies[h] = {"status": "ok", "labels": labels, "model_name": "m", "error": None}
 
     names = walk(inputs_for_walk(), replies, settings, online=True, default_label="U", ask=ask)
-    assert [(kind, level) for kind, level, _ in asked] == [("cluster", 0)] * 3 + [("topic", 1)] * 2
-    first_topic = asked[3][2]
-    # its parts' names, largest first, its keywords and its examples
-    assert "## Its parts\n- Chess engines\n- Chess clients\n" in first_topic
-    assert "## Its keywords\nalpha" in first_topic and "1. a\n2. b" in first_topic
+    # one call per cluster, then one for the family of sibling topics (here: the top level)
+    assert [(kind, level) for kind, level, _ in asked] == [("cluster", 0)] * 3 + [("topic", 1)]
+    family = asked[3][2]
+    # per topic its parts' names, largest first, its keywords and its examples
+    assert "## Group 1\n### Its parts\n- Chess engines\n- Chess clients\n" in family
+    assert "### Its keywords\nalpha" in family and "1. a\n2. b" in family
+    assert "## Group 2\n### Its parts\n- Fonts\n" in family
     assert names[1][0]["summary_labels"] == ["Board games"] and names[1][0]["label_source"] == "llm"
+    assert names[1][1]["summary_labels"] == ["Typefaces"]
     assert names[1][-1]["label_source"] == "noise"
-    assert names[1][0]["user_prompt"] == first_topic
+    assert names[1][0]["user_prompt"] == family and names[1][0]["n_examples"] == 2
     # the same inputs walk the same way: every request is found in the replies
     count = len(asked)
     again = walk(inputs_for_walk(), replies, settings, online=True, default_label="U", ask=ask)

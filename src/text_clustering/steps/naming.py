@@ -19,7 +19,7 @@ import pyarrow as pa
 from ..clustering import NOISE
 from ..config import read_str
 from ..naming import Candidate, Layer, name_layer, relabel_requests
-from ..prompts import LLMSettings, build_prompt, request_hash
+from ..prompts import LLMSettings, build_topics_prompt, request_hash
 from ..transport import client_from_env
 from ..vectors import read_arrow
 
@@ -121,25 +121,23 @@ def walk(
     max_level: int | None = None,
 ) -> list[dict[int, dict[str, Any]]]:
     """Name level 0 (the clusters), then every level of topics up to ``max_level`` (default:
-    all): per level, its prompts (``ask`` asks those ``replies`` lacks), the joint prompts
-    of its colliding first labels (asked too), then :func:`name_layer`. ``replies``
-    (request_hash -> reply row) must hold what ``ask`` got. Returns the names per level, a
-    topic's row also with its ``user_prompt`` and ``n_examples``."""
+    all): per level, its prompts (``ask`` asks those ``replies`` lacks: one per cluster at
+    level 0, one per family of sibling topics above), the joint prompts of its colliding
+    first labels (asked too), then :func:`name_layer`. ``replies`` (request_hash -> reply
+    row) must hold what ``ask`` got. Returns the names per level, a topic's row also with
+    its ``user_prompt`` and ``n_examples``."""
     top = inputs.levels() - 1 if max_level is None else min(max_level, inputs.levels() - 1)
     names: list[dict[int, dict[str, Any]]] = []
     for level in range(top + 1):
-        prompts = (
-            inputs.prompts if level == 0 else _topic_prompts(inputs, level, names[-1], settings)
-        )
         ids = sorted({i for (lv, i) in inputs.keywords if lv == level})
+        if level == 0:
+            prompts = {c: (h, p, shown, 0) for c, (h, p, shown) in inputs.prompts.items()}
+            requests = [(h, p, 1, CLUSTER, 0) for _, (h, p, _) in sorted(inputs.prompts.items())]
+        else:
+            prompts, requests = _topic_prompts(inputs, level, names[-1], settings)
         if ask is not None:
-            kind = CLUSTER if level == 0 else TOPIC
-            ask([(h, p, 1, kind, level) for _, (h, p, _) in sorted(prompts.items())])
-            first = {
-                i: list(replies[prompts[i][0]]["labels"][0])
-                for i in ids
-                if i in prompts and replies.get(prompts[i][0], {}).get("status") == "ok"
-            }
+            ask(requests)
+            first = {i: labels for i in ids if (labels := _first(replies, prompts.get(i)))}
             examples = {i: inputs.examples.get((level, i), []) for i in ids}
             relabels = relabel_requests(first, examples, settings)
             ask([(g.request_hash, g.user_prompt, len(g.group), RELABEL, level) for g in relabels])
@@ -150,6 +148,7 @@ def walk(
                     prompts[i][0] if i in prompts else None,
                     inputs.keywords[(level, i)]["keyword_labels"],
                     inputs.keywords[(level, i)]["top_keywords"] or [],
+                    prompts[i][3] if i in prompts else 0,
                 )
                 for i in ids
             },
@@ -163,24 +162,51 @@ def walk(
     return names
 
 
+def _first(
+    replies: Mapping[str, Mapping[str, Any]], prompt: tuple[str, str, int, int] | None
+) -> list[str] | None:
+    """The first labels an ok reply gave one member of a prompt (None without them)."""
+    reply = replies.get(prompt[0]) if prompt else None
+    if prompt is None or reply is None or reply.get("status") != "ok":
+        return None
+    labels = reply["labels"]
+    return list(labels[prompt[3]]) if len(labels) > prompt[3] else None
+
+
 def _topic_prompts(
     inputs: NamingInputs, level: int, below: Mapping[int, Mapping[str, Any]], settings: LLMSettings
-) -> dict[int, tuple[str, str, int]]:
-    """The prompt of every topic of ``level``: its parts' names (largest part first), its
-    keywords and representatives; ``(request_hash, user_prompt, n_examples)`` by topic."""
+) -> tuple[dict[int, tuple[str, str, int, int]], list[Request]]:
+    """The prompts of the topics of ``level``: one per family of siblings (the topics under
+    one parent; the top level is one family), showing per topic its parts' names (largest
+    first), keywords and representatives. Returns per topic ``(request_hash, user_prompt,
+    n_examples, its place in the reply)`` and the requests to ask."""
     parts: dict[int, list[tuple[int, int]]] = {}
+    families: dict[Any, list[tuple[int, int]]] = {}
     for r in inputs.tree:
-        if r["level"] == level - 1 and r["topic_id"] != NOISE and r["parent_topic_id"] is not None:
+        if r["topic_id"] == NOISE:
+            continue
+        if r["level"] == level - 1 and r["parent_topic_id"] is not None:
             parts.setdefault(r["parent_topic_id"], []).append((-r["n_fit_texts"], r["topic_id"]))
-    out = {}
-    for topic, children in sorted(parts.items()):
-        names = [below[c]["summary_labels"][0] for _, c in sorted(children) if c in below]
-        keywords = inputs.keywords.get((level, topic), {}).get("top_keywords") or []
-        prompt, shown = build_prompt(
-            inputs.examples.get((level, topic), []), settings, parts=names, keywords=keywords[:10]
-        )
-        out[topic] = (request_hash(prompt, settings), prompt, shown)
-    return out
+        if r["level"] == level:
+            families.setdefault(r["parent_topic_id"], []).append((-r["n_fit_texts"], r["topic_id"]))
+    prompts: dict[int, tuple[str, str, int, int]] = {}
+    requests: list[Request] = []
+    for _, members in sorted(families.items(), key=lambda f: min(f[1])):
+        topics = [t for _, t in sorted(members)]
+        siblings = [
+            (
+                [below[c]["summary_labels"][0] for _, c in sorted(parts.get(t, [])) if c in below],
+                (inputs.keywords.get((level, t), {}).get("top_keywords") or [])[:10],
+                inputs.examples.get((level, t), []),
+            )
+            for t in topics
+        ]
+        prompt, shown = build_topics_prompt(siblings, settings)
+        key = request_hash(prompt, settings)
+        requests.append((key, prompt, len(topics), TOPIC, level))
+        for rank, (topic, n_examples) in enumerate(zip(topics, shown, strict=True)):
+            prompts[topic] = (key, prompt, n_examples, rank)
+    return prompts, requests
 
 
 def name_clusters(

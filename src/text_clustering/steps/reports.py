@@ -67,12 +67,14 @@ def build_report(
     connection: Any,
     this: Any,
     clusters: Any,
+    topics: Any,
     representatives: Any,
     figure: Any,
     metrics: Any,
     config: Mapping,
 ) -> pa.Table:
-    """rpt_text_clusters_report: the markdown report at var report_path."""
+    """rpt_text_clusters_report: the markdown report at var report_path, leading with the
+    topics of the headline level (``topics``: dim_topics)."""
     from ..report import write_report
 
     report_path = read_str("report_path", config.get("report_path"), required=False)
@@ -80,13 +82,14 @@ def build_report(
     return reuse_or_build(
         connection,
         this,
-        [clusters, representatives, figure, metrics, report_path],
+        [clusters, topics, representatives, figure, metrics, report_path],
         lambda: write_report(
             read_arrow(clusters),
             read_arrow(representatives),
             read_arrow(figure),
             path=report_path,
             metrics=read_arrow(metrics),
+            topics=read_arrow(topics),
         ),
         files=[report_path],
     )
