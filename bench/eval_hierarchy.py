@@ -1,0 +1,365 @@
+"""Measure topic hierarchies (layers of topics above our clusters) on labelled corpora.
+
+For every set (``corpus:n``, the first ``n`` texts of a corpus of ``corpora.py``; embeddings
+cached by ``embed.embeddings``):
+
+- level 0 = our pipeline's clusters with its default settings, computed by the library
+  functions the dbt models call (``project`` = exact 15-NN graph + UMAP 2-D, random_state 42;
+  ``fit_clusters`` = DBSCAN with eps from the data, min_samples 5; the ``centroid`` noise
+  policy), with the texts in corpus order;
+- hierarchy candidates: ``text_clustering.hierarchy.TopicHierarchy`` with the settings of
+  ``CANDIDATES`` (the first is the defaults), every layer scored;
+- BERTopic with every default (``bench/run_bertopic.py`` in ``bench/.venv-bertopic``, given
+  our vectors);
+- Toponymy's layered clusterer ``ToponymyClusterer()`` with every default, fed the same 2-D
+  projection (``clusterable_vectors``) and vectors (``embedding_vectors``), in its own venv
+  ``bench/.venv-toponymy`` (``bench/requirements-toponymy.txt``); this script runs itself
+  there with ``--toponymy-worker``; every layer scored;
+- a KMeans oracle told k = the number of reference classes.
+
+Scores as ``scores.py`` (noise counted as its own group). Writes ``bench/results/hierarchy.md``
+and ``.json``, rewritten after every set; work files (level 0, the BERTopic input and
+outputs) in ``bench/work/hierarchy/<set>/``, reused on reruns.
+
+    .venv/bin/python bench/eval_hierarchy.py --sets debian5,demo,debian_families:5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+TOPONYMY_PYTHON = BENCH / ".venv-toponymy" / "bin" / "python"
+TOPONYMY_PACKAGES = ("toponymy", "fast_hdbscan", "numba", "numpy", "scikit-learn", "torch")
+DEFAULT_SETS = "debian5,demo,debian_families:5000,debian:5000"
+# Name -> TopicHierarchy keyword arguments; the first entry is the defaults.
+CANDIDATES: dict[str, dict[str, Any]] = {
+    "ward, ratio 4 (defaults)": {},
+    "ward, ratio 3": {"reduction": 3.0},
+    "ward, gap": {"cut": "gap"},
+    "average, ratio 4": {"linkage": "average"},
+    "average, gap": {"linkage": "average", "cut": "gap"},
+}
+PARAMS = ("linkage", "reduction", "max_top_topics", "headline_topics", "cut")
+BERTOPIC_FACTOR = 1.3  # target: best layer ARI >= this x BERTopic's
+
+
+def toponymy_worker(source: Path, output: Path) -> None:
+    """In Toponymy's venv: ``ToponymyClusterer()`` (defaults) on ``points`` and ``vectors``
+    of the npz ``source``; every layer's labels to JSON ``output``."""
+    from importlib import metadata
+
+    from toponymy import ToponymyClusterer
+
+    data = np.load(source)
+    start = time.perf_counter()
+    clusterer = ToponymyClusterer().fit(
+        clusterable_vectors=data["points"], embedding_vectors=data["vectors"]
+    )
+    seconds = time.perf_counter() - start
+    layers = [np.asarray(layer.cluster_labels).tolist() for layer in clusterer.cluster_layers_]
+    versions = {}
+    for name in TOPONYMY_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "-"
+    result = {"layers": layers, "seconds": seconds, "versions": versions}
+    output.write_text(json.dumps(result))
+
+
+def level0(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Our default clustering: ``(points (n, 2), labels (n,))`` (module docstring)."""
+    from text_clustering.cluster import cluster_centroids, fit_clusters, reassign_to_centroids
+    from text_clustering.project import project
+
+    points = project(vectors)
+    labels, _ = fit_clusters(points)
+    if (labels == -1).any():
+        reassign_to_centroids(vectors, labels, cluster_centroids(vectors, labels))
+    return points, labels
+
+
+def run_toponymy(npz: Path, run_dir: Path) -> dict[str, Any]:
+    """Toponymy's layers on the set saved in ``npz`` (cached in ``run_dir/toponymy.json``)."""
+    from common import OFFLINE_ENV, log, run_monitored, tail
+
+    output = run_dir / "toponymy.json"
+    if output.exists():
+        return json.loads(output.read_text())
+    cmd = [str(TOPONYMY_PYTHON), str(Path(__file__).resolve()), "--toponymy-worker"]
+    cmd += [str(npz), str(output)]
+    env = {**OFFLINE_ENV, "NUMBA_CACHE_DIR": str(BENCH / ".venv-toponymy" / "numba-cache")}
+    log(f"Toponymy on {npz}")
+    measured = run_monitored(cmd, env=env, log_path=run_dir / "toponymy.log")
+    if measured.returncode != 0 or not output.exists():
+        return {"error": tail(measured.log_path)}
+    return {**json.loads(output.read_text()), "wall_seconds": measured.wall_seconds}
+
+
+def prepare(corpus: str, n: int | None) -> tuple[dict[str, Any], Path]:
+    """Texts, labels, vectors and level 0 of one set (cached in ``bench/work``)."""
+    from common import WORK, log
+    from corpora import LOADERS
+    from embed import embeddings, with_embeddings
+
+    table = LOADERS[corpus]()
+    table = table.slice(0, n or table.num_rows)
+    name = f"{corpus}-{table.num_rows}"
+    run_dir = WORK / "hierarchy" / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    vectors = embeddings(table["text"].to_pylist())
+    npz = run_dir / "level0.npz"
+    if not npz.exists():
+        start = time.perf_counter()
+        points, labels = level0(vectors)
+        log(f"{name}: level 0 in {time.perf_counter() - start:.0f}s")
+        np.savez(npz, points=points, labels=labels, vectors=vectors)
+    source = run_dir / "input.parquet"
+    if not source.exists():
+        import pyarrow.parquet as pq
+
+        pq.write_table(with_embeddings(table, vectors), source)
+    data = dict(np.load(npz))
+    data["reference"] = table["label"].to_pylist()
+    data["name"] = name
+    return data, run_dir
+
+
+def layer_rows(reference: list[str], layers: list[np.ndarray]) -> list[dict[str, Any]]:
+    """Scores of every layer (``layers[i]`` ``(n,)`` labels, -1 = noise)."""
+    from scores import scores
+
+    return [{"level": i, **scores(reference, layer.tolist())} for i, layer in enumerate(layers)]
+
+
+def evaluate(corpus: str, n: int | None) -> dict[str, Any]:
+    """Every method on one set; scores per layer."""
+    from common import read_json, run_bertopic
+    from scores import kmeans_oracle, scores
+
+    from text_clustering.hierarchy import TopicHierarchy
+
+    data, run_dir = prepare(corpus, n)
+    reference, vectors, labels = data["reference"], data["vectors"], data["labels"]
+    result: dict[str, Any] = {
+        "set": data["name"],
+        "corpus": corpus,
+        "n_texts": len(reference),
+        "n_classes": len(set(reference)),
+        "candidates": {},
+    }
+    for name, params in CANDIDATES.items():
+        start = time.perf_counter()
+        model = TopicHierarchy(**params).fit(vectors, labels)
+        seconds = time.perf_counter() - start
+        result["candidates"][name] = {
+            "params": {k: getattr(model, k) for k in PARAMS},
+            "fit_seconds": seconds,
+            "headline_level": model.headline_level_,
+            "layers": layer_rows(reference, list(model.transform(labels).T)),
+        }
+    cached = run_dir / "bertopic.json"
+    bertopic = (
+        read_json(cached) if cached.exists() else run_bertopic(run_dir / "input.parquet", run_dir)
+    )
+    if "topics" in bertopic:
+        result["bertopic"] = {
+            **scores(reference, bertopic["topics"]),
+            "fit_seconds": bertopic["seconds"]["fit_transform"],
+            "versions": bertopic.get("versions", {}),
+        }
+    else:
+        result["bertopic"] = {"error": bertopic.get("error", "no output")}
+    toponymy = run_toponymy(run_dir / "level0.npz", run_dir)
+    if "layers" in toponymy:
+        layers = [np.asarray(x) for x in toponymy["layers"]]
+        result["toponymy"] = {
+            "layers": layer_rows(reference, layers),
+            "fit_seconds": toponymy["seconds"],
+            "versions": toponymy["versions"],
+        }
+    else:
+        result["toponymy"] = {"error": toponymy.get("error", "no output")}
+    result["kmeans_oracle"] = kmeans_oracle(vectors, reference)
+    result["summary"] = summary(result)
+    return result
+
+
+def _best(layers: list[dict[str, Any]]) -> dict[str, Any]:
+    return max(layers, key=lambda row: row["ari"])
+
+
+def summary(result: dict[str, Any]) -> dict[str, Any]:
+    """The numbers the targets are about, for the default hierarchy."""
+    default = next(iter(result["candidates"].values()))
+    layers = default["layers"]
+    headline = layers[default["headline_level"]]
+    bertopic_ari = result["bertopic"].get("ari")
+    toponymy_best = _best(result["toponymy"]["layers"]) if "layers" in result["toponymy"] else None
+    best = _best(layers)
+    out: dict[str, Any] = {
+        "best_level": best["level"],
+        "best_topics": best["n_clusters"],
+        "best_ari": best["ari"],
+        "headline_level": headline["level"],
+        "headline_topics": headline["n_clusters"],
+        "headline_ari": headline["ari"],
+        "bertopic_ari": bertopic_ari,
+        "bertopic_topics": result["bertopic"].get("n_clusters"),
+        "toponymy_best_ari": toponymy_best["ari"] if toponymy_best else None,
+        "toponymy_best_topics": toponymy_best["n_clusters"] if toponymy_best else None,
+        "kmeans_ari": result["kmeans_oracle"]["ari"],
+    }
+    if bertopic_ari is not None:
+        out["best_vs_bertopic_ok"] = best["ari"] >= BERTOPIC_FACTOR * bertopic_ari
+    if toponymy_best:
+        out["best_vs_toponymy_ok"] = best["ari"] >= toponymy_best["ari"]
+    out["headline_size_ok"] = 3 <= headline["n_clusters"] <= 30
+    if 5 <= result["n_classes"] <= 12 and bertopic_ari is not None:
+        out["headline_vs_bertopic_ok"] = headline["ari"] >= bertopic_ari
+    return out
+
+
+def _cells(row: dict[str, Any]) -> list[Any]:
+    return [row["n_clusters"], row["nmi"], row["ami"], row["ari"], row["noise_share"]]
+
+
+def set_markdown(result: dict[str, Any]) -> str:
+    """One set's section: the summary line and every layer of every method."""
+    from corpora import DESCRIPTIONS
+    from report import fmt, table
+
+    s = result["summary"]
+    lines = [
+        f"## {result['set']}: {result['n_texts']} texts, {result['n_classes']} classes",
+        "",
+        DESCRIPTIONS.get(result["corpus"], ""),
+        "",
+        f"Defaults: best layer {s['best_level']} ({s['best_topics']} topics) ARI "
+        f"{fmt(s['best_ari'])}; headline layer {s['headline_level']} ({s['headline_topics']} "
+        f"topics) ARI {fmt(s['headline_ari'])}. BERTopic ARI {fmt(s['bertopic_ari'])} "
+        f"({s['bertopic_topics']} topics); Toponymy best layer ARI {fmt(s['toponymy_best_ari'])} "
+        f"({s['toponymy_best_topics']} topics); KMeans oracle ARI {fmt(s['kmeans_ari'])}.",
+        "",
+    ]
+    checks = [
+        ("best >= 1.3 x BERTopic", "best_vs_bertopic_ok"),
+        ("best >= Toponymy best", "best_vs_toponymy_ok"),
+        ("headline 3-30 topics", "headline_size_ok"),
+        ("headline >= BERTopic (5-12 classes)", "headline_vs_bertopic_ok"),
+    ]
+    lines.append(
+        "Targets: " + "; ".join(f"{text}: {fmt(s[key])}" for text, key in checks if key in s)
+    )
+    lines.append("")
+    rows: list[list[Any]] = []
+    for name, candidate in result["candidates"].items():
+        for row in candidate["layers"]:
+            mark = " (headline)" if row["level"] == candidate["headline_level"] else ""
+            rows.append([f"ours: {name}", f"{row['level']}{mark}", *_cells(row)])
+    for row in result["toponymy"].get("layers", []):
+        rows.append(["Toponymy (defaults)", row["level"], *_cells(row)])
+    if "ari" in result["bertopic"]:
+        rows.append(["BERTopic (defaults)", "-", *_cells(result["bertopic"])])
+    rows.append([f"KMeans oracle (k={result['n_classes']})", "-", *_cells(result["kmeans_oracle"])])
+    header = ["method", "layer", "topics", "NMI", "AMI", "ARI", "noise share"]
+    return "\n".join(lines) + "\n" + table(header, rows) + "\n"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The whole report."""
+    from report import fmt, machine_markdown, table
+
+    sets = report["sets"]
+    bertopic = next(
+        (r["bertopic"].get("versions") for r in sets if "versions" in r["bertopic"]), None
+    )
+    toponymy = next((r["toponymy"]["versions"] for r in sets if "versions" in r["toponymy"]), None)
+    rows = []
+    for r in sets:
+        s = r["summary"]
+        rows.append(
+            [
+                r["set"],
+                r["n_classes"],
+                f"{s['best_topics']}: {fmt(s['best_ari'])}",
+                f"{s['headline_topics']}: {fmt(s['headline_ari'])}",
+                f"{s['bertopic_topics']}: {fmt(s['bertopic_ari'])}",
+                f"{s['toponymy_best_topics']}: {fmt(s['toponymy_best_ari'])}",
+                fmt(s["kmeans_ari"]),
+            ]
+        )
+    header = [
+        "set",
+        "classes",
+        "ours best layer (topics: ARI)",
+        "ours headline",
+        "BERTopic",
+        "Toponymy best layer",
+        "KMeans oracle ARI",
+    ]
+    machine = machine_markdown(report["machine"], bertopic)
+    if toponymy:
+        machine += (
+            "- Toponymy (`bench/.venv-toponymy`): "
+            + ", ".join(f"{k} {v}" for k, v in toponymy.items())
+            + "\n"
+        )
+    return "\n".join(
+        [
+            "# Topic hierarchy: layers above our clusters vs BERTopic and Toponymy",
+            "",
+            "Made by `bench/eval_hierarchy.py` (see its docstring for what runs). Level 0 = our "
+            "default clusters; ours = `TopicHierarchy` candidates over them (the first is the "
+            "defaults); Toponymy = `ToponymyClusterer()` defaults on the same 2-D projection and "
+            "vectors; BERTopic = `BERTopic()` defaults on the same vectors. NMI, AMI and ARI "
+            "count noise as its own group.",
+            "",
+            machine,
+            "## Summary (defaults)",
+            "",
+            table(header, rows),
+            "",
+            *[set_markdown(r) for r in sets],
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description="Measure topic hierarchies vs BERTopic and Toponymy; markdown + JSON out.",
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--sets", default=DEFAULT_SETS, help="corpus[:n],... (corpora.py)")
+    parser.add_argument("--output", type=Path, default=BENCH / "results" / "hierarchy")
+    parser.add_argument("--toponymy-worker", nargs=2, type=Path, metavar=("NPZ", "JSON"))
+    args = parser.parse_args()
+    if args.toponymy_worker:
+        toponymy_worker(*args.toponymy_worker)
+        return
+    sys.path.insert(0, str(BENCH))
+    from common import log, write_json
+    from report import machine
+
+    results: list[dict[str, Any]] = []
+    info = machine()
+    for item in filter(None, (s.strip() for s in args.sets.split(","))):
+        corpus, _, size = item.partition(":")
+        results.append(evaluate(corpus, int(size) if size else None))
+        log(f"{results[-1]['set']}: {results[-1]['summary']}")
+        report = {"machine": info, "candidates": CANDIDATES, "sets": results}
+        write_json(args.output.with_suffix(".json"), report)
+        args.output.with_suffix(".md").write_text(markdown(report))
+
+
+if __name__ == "__main__":
+    main()

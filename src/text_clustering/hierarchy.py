@@ -1,0 +1,320 @@
+"""Layers of topics above the clusters: agglomerative merging of the clusters' centroids.
+
+Level 0 is the clustering as given (ids ``>= 0``, ``-1`` = noise). The level-0 clusters are
+merged bottom-up in the embedding space, two at a time, by ``linkage``:
+
+- ``ward`` (default): the pair whose merge raises the within-topic sum of squares least,
+  ``n_a n_b / (n_a + n_b) * |m_a - m_b|^2`` with ``m`` the mean unit vector of a topic's texts
+  and ``n`` its text count, so large topics are weighted by their size;
+- ``average``: the pair with the smallest mean cosine distance between their texts,
+  ``1 - m_a . m_b`` (exact: the mean of ``1 - u . v`` over all pairs of texts).
+
+Both are computed from a topic's mean and size, so merging two topics is exact and costs one
+row of ``k`` distances. The merge tree is cut into layers: level ``l`` has about
+``n_topics_[l - 1] / reduction`` topics, until a layer has ``max_top_topics`` or fewer. With
+``cut="gap"`` each cut moves, within a factor ``sqrt(reduction)`` of that count, to just below
+the largest jump between consecutive merge heights (a natural place to stop merging). Layers
+nest by construction: a level-``l`` topic is a union of level-``(l - 1)`` topics. Noise stays
+noise at every level. Nothing is random: ties go to the lowest index, and topic ids at every
+level are numbered by text count, largest first (ties by their smallest level-0 id).
+
+The headline level (the one to show first) is the level whose topic count is nearest to
+``headline_topics`` on a log scale (ties: the coarser level).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError, InputError
+
+NOISE = -1
+LINKAGES = ("ward", "average")
+CUTS = ("ratio", "gap")
+
+
+class TopicHierarchy:
+    """Nested layers of topics over a clustering, scikit-learn style.
+
+    ``TopicHierarchy().fit(vectors, labels)`` with ``vectors`` ``(n, d)`` embeddings and
+    ``labels`` ``(n,)`` level-0 cluster ids (``-1`` = noise). Learned:
+
+    - ``n_levels_``: levels including level 0;
+    - ``n_topics_``: ``(n_levels_,)`` topics per level (level 0 counts its distinct ids);
+    - ``parents_``: ``n_levels_ - 1`` int arrays; ``parents_[l - 1][i]`` is the level-``l``
+      topic of level-``(l - 1)`` topic ``i`` (``parents_[0]`` has ``labels.max() + 1``
+      entries, ``-1`` for ids without texts);
+    - ``sizes_``: per level, the text count of every topic, ``(n_topics_[l],)``;
+    - ``merge_heights_``: ``(k - 1,)`` linkage distance of every merge, in merge order;
+    - ``headline_level_``: the level to show first.
+
+    ``transform(labels)`` gives every text's topic at every level, ``(n, n_levels_)``.
+    """
+
+    def __init__(
+        self,
+        *,
+        linkage: str = "ward",
+        reduction: float = 4.0,
+        max_top_topics: int = 12,
+        headline_topics: int = 10,
+        cut: str = "ratio",
+    ) -> None:
+        self.linkage = linkage
+        self.reduction = reduction
+        self.max_top_topics = max_top_topics
+        self.headline_topics = headline_topics
+        self.cut = cut
+
+    def fit(self, vectors: Any, labels: Any) -> TopicHierarchy:
+        """Merge the clusters of ``labels`` ``(n,)`` by the rows of ``vectors`` ``(n, d)``."""
+        self._check_params()
+        vectors, labels = check_input(vectors, labels)
+        ids = np.unique(labels[labels != NOISE])
+        means, counts = topic_means(vectors, labels, ids)
+        pairs, heights = agglomerate(means, counts, linkage=self.linkage)
+        targets = layer_counts(
+            ids.size,
+            heights,
+            reduction=self.reduction,
+            max_top_topics=self.max_top_topics,
+            cut=self.cut,
+        )
+        groups = [_number_by_size(cut_tree(pairs, ids.size, t), counts) for t in targets]
+        n_ids = int(ids.max()) + 1 if ids.size else 0
+        self.parents_ = []
+        for level, group in enumerate(groups):
+            # group: level-0 topic (in ``ids`` order) -> level-(level + 1) topic
+            finer = ids if level == 0 else groups[level - 1]
+            parent = np.full(n_ids if level == 0 else targets[level - 1], NOISE, dtype=np.int64)
+            parent[finer] = group
+            self.parents_.append(parent)
+        self.n_topics_ = np.array([ids.size, *targets], dtype=np.int64)
+        self.n_levels_ = int(self.n_topics_.size)
+        level0 = np.zeros(n_ids, dtype=np.int64)
+        level0[ids] = counts
+        self.sizes_ = [level0] + [
+            np.bincount(g, weights=counts, minlength=t).astype(np.int64)
+            for g, t in zip(groups, targets, strict=True)
+        ]
+        self.merge_heights_ = heights
+        self.headline_level_ = headline_level(self.n_topics_, self.headline_topics)
+        return self
+
+    def transform(self, labels: Any) -> np.ndarray:
+        """Topic id of every text at every level: ``(n, n_levels_)`` int64, column ``l`` =
+        level ``l`` (column 0 = ``labels``), ``-1`` for noise at every level."""
+        if not hasattr(self, "parents_"):
+            raise ConfigError("TopicHierarchy is not fitted: call fit(vectors, labels) first.")
+        labels = _check_labels(labels)
+        known = self.sizes_[0].size
+        if labels.size and int(labels.max()) >= known:
+            raise InputError(
+                f"`labels` has cluster id {int(labels.max())}, unknown to the fitted hierarchy "
+                f"(ids 0..{known - 1}): transform the clustering it was fitted on."
+            )
+        out = np.full((labels.size, self.n_levels_), NOISE, dtype=np.int64)
+        out[:, 0] = labels
+        for level, parent in enumerate(self.parents_, start=1):
+            below = out[:, level - 1]
+            out[:, level] = np.where(below >= 0, parent[np.maximum(below, 0)], NOISE)
+        return out
+
+    def fit_transform(self, vectors: Any, labels: Any) -> np.ndarray:
+        """``fit(vectors, labels).transform(labels)``."""
+        return self.fit(vectors, labels).transform(labels)
+
+    def _check_params(self) -> None:
+        if self.linkage not in LINKAGES:
+            raise ConfigError(
+                f"TopicHierarchy `linkage` must be one of {', '.join(LINKAGES)}, "
+                f"got {self.linkage!r}."
+            )
+        if self.cut not in CUTS:
+            raise ConfigError(
+                f"TopicHierarchy `cut` must be one of {', '.join(CUTS)}, got {self.cut!r}."
+            )
+        if isinstance(self.reduction, bool) or not isinstance(self.reduction, int | float):
+            raise ConfigError(
+                f"TopicHierarchy `reduction` must be a number, got {self.reduction!r}."
+            )
+        if not self.reduction > 1.0 or not np.isfinite(self.reduction):
+            raise ConfigError(
+                f"TopicHierarchy `reduction` must be > 1 (topics per level shrink by this "
+                f"factor), got {self.reduction!r}; e.g. 4."
+            )
+        for name in ("max_top_topics", "headline_topics"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ConfigError(
+                    f"TopicHierarchy `{name}` must be an integer >= 1, got {value!r}."
+                )
+
+
+def _check_labels(labels: Any) -> np.ndarray:
+    """``labels`` as a 1-D int64 array of ids ``>= -1`` (raises :class:`InputError`)."""
+    array = np.asarray(labels)
+    if array.ndim != 1:
+        raise InputError(
+            f"`labels` must be 1-D (one cluster id per text), got shape {array.shape}."
+        )
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise InputError(f"`labels` must hold integer cluster ids, got dtype {array.dtype}.")
+    array = array.astype(np.int64)
+    if array.size and int(array.min()) < NOISE:
+        raise InputError(
+            f"`labels` must be cluster ids >= 0 or -1 for noise, got {int(array.min())}."
+        )
+    return array
+
+
+def check_input(vectors: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and return ``(unit-length float64 vectors (n, d), int64 labels (n,))``."""
+    labels = _check_labels(labels)
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2 or not np.issubdtype(vectors.dtype, np.number):
+        raise InputError(
+            f"`vectors` must be a 2-D numeric array (n texts, d dimensions), got shape "
+            f"{vectors.shape} and dtype {vectors.dtype}."
+        )
+    if vectors.shape[0] != labels.size:
+        raise InputError(
+            f"`vectors` has {vectors.shape[0]} rows but `labels` has {labels.size}: give one "
+            "label per row."
+        )
+    vectors = vectors.astype(np.float64)
+    if not np.isfinite(vectors).all():
+        raise InputError("`vectors` has NaN or infinite values: embed those texts again.")
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0), labels
+
+
+def topic_means(
+    vectors: np.ndarray, labels: np.ndarray, ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean vector ``(k, d)`` and text count ``(k,)`` of each id in ``ids`` (sorted)."""
+    kept = labels != NOISE
+    index = np.searchsorted(ids, labels[kept])
+    counts = np.bincount(index, minlength=ids.size).astype(np.float64)
+    sums = np.zeros((ids.size, vectors.shape[1]))
+    np.add.at(sums, index, vectors[kept])
+    return sums / counts[:, None], counts
+
+
+def _distances(means: np.ndarray, counts: np.ndarray, row: int, linkage: str) -> np.ndarray:
+    """Linkage distance ``(k,)`` from topic ``row`` to every topic."""
+    if linkage == "average":
+        return 1.0 - means @ means[row]
+    squared = np.sum((means - means[row]) ** 2, axis=1)
+    return counts * counts[row] / (counts + counts[row]) * squared
+
+
+def agglomerate(
+    means: np.ndarray, counts: np.ndarray, *, linkage: str = "ward"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merge ``k`` topics (``means`` ``(k, d)``, ``counts`` ``(k,)``) down to one.
+
+    Nearest-neighbour chain (exact for ward and average linkage). Returns ``(pairs, heights)``:
+    ``pairs`` ``(k - 1, 2)`` a level-0 index in each merged topic, ``heights`` ``(k - 1,)``
+    the linkage distance of each merge, both sorted by height (stable)."""
+    k = means.shape[0]
+    means, counts = means.copy(), counts.astype(np.float64).copy()
+    active = np.ones(k, dtype=bool)
+    pairs, heights, chain = [], [], []
+    while len(pairs) < k - 1:
+        if not chain:
+            chain.append(int(np.flatnonzero(active)[0]))
+        a = chain[-1]
+        row = np.where(active, _distances(means, counts, a, linkage), np.inf)
+        row[a] = np.inf
+        b = int(np.argmin(row))
+        if len(chain) > 1 and row[chain[-2]] <= row[b]:
+            b = chain[-2]  # a and the previous link are reciprocal nearest neighbours
+        if len(chain) > 1 and b == chain[-2]:
+            chain = chain[:-2]
+            low, high = min(a, b), max(a, b)
+            pairs.append((low, high))
+            heights.append(float(row[b]))
+            total = counts[low] + counts[high]
+            means[low] = (counts[low] * means[low] + counts[high] * means[high]) / total
+            counts[low], active[high] = total, False
+        else:
+            chain.append(b)
+    order = np.argsort(np.asarray(heights), kind="stable")
+    return np.asarray(pairs, dtype=np.int64).reshape(-1, 2)[order], np.asarray(heights)[order]
+
+
+def cut_tree(pairs: np.ndarray, k: int, n_groups: int) -> np.ndarray:
+    """Group ``(k,)`` of each level-0 topic after the first ``k - n_groups`` merges of
+    ``pairs`` (union-find); groups numbered by their smallest member."""
+    root = np.arange(k)
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            root[i] = root[root[i]]
+            i = int(root[i])
+        return i
+
+    for a, b in pairs[: k - n_groups]:
+        ra, rb = find(int(a)), find(int(b))
+        root[max(ra, rb)] = min(ra, rb)
+    roots = np.array([find(i) for i in range(k)], dtype=np.int64)
+    return np.unique(roots, return_inverse=True)[1]
+
+
+def _number_by_size(groups: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Renumber ``groups`` ``(k,)`` by text count, largest first (ties: smallest member)."""
+    sizes = np.bincount(groups, weights=counts)
+    first = np.full(sizes.size, groups.size)
+    np.minimum.at(first, groups, np.arange(groups.size))
+    order = np.lexsort((first, -sizes))
+    rank = np.empty(sizes.size, dtype=np.int64)
+    rank[order] = np.arange(sizes.size)
+    return rank[groups]
+
+
+def layer_counts(
+    k: int,
+    heights: np.ndarray,
+    *,
+    reduction: float = 4.0,
+    max_top_topics: int = 12,
+    cut: str = "ratio",
+) -> list[int]:
+    """Topic counts of levels 1.. over ``k`` level-0 topics: each about the previous one
+    divided by ``reduction`` (``cut="gap"``: moved to the largest merge-height jump within a
+    factor ``sqrt(reduction)``), until one is ``<= max_top_topics``. Empty when ``k`` is
+    already ``<= max_top_topics``. Strictly decreasing, each ``>= 1``."""
+    counts: list[int] = []
+    current = k
+    while current > max_top_topics and current > 1:
+        target = max(1, round(current / reduction))
+        if cut == "gap":
+            target = _gap_count(heights, k, current, target, np.sqrt(reduction))
+        target = min(target, current - 1)
+        counts.append(target)
+        current = target
+    return counts
+
+
+def _gap_count(heights: np.ndarray, k: int, current: int, target: int, spread: float) -> int:
+    """The count ``c`` in ``[target / spread, target * spread]`` (below ``current``) after
+    which the next merge height jumps most (ratio to the previous merge height)."""
+    low = max(1, int(np.ceil(target / spread)))
+    high = min(current - 1, int(np.floor(target * spread)))
+    if high <= low or heights.size < 2:
+        return target
+    candidates = np.arange(low, high + 1)
+    merged = k - candidates  # merges done to reach c topics; the next one is heights[merged]
+    previous = np.maximum(heights[np.maximum(merged - 1, 0)], 1e-12)
+    jumps = heights[np.minimum(merged, heights.size - 1)] / previous
+    return int(candidates[int(np.argmax(jumps))])
+
+
+def headline_level(n_topics: np.ndarray, target: int) -> int:
+    """The level whose topic count is nearest to ``target`` on a log scale (ties: coarser)."""
+    distance = np.abs(np.log(np.maximum(n_topics, 1)) - np.log(target))
+    best = np.flatnonzero(distance <= distance.min() + 1e-12)
+    return int(best[-1])
