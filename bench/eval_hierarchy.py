@@ -19,7 +19,7 @@ cached by ``embed.embeddings``):
 
 Scores as ``scores.py`` (noise counted as its own group). Writes ``bench/results/hierarchy.md``
 and ``.json``, rewritten after every set; work files (level 0, the BERTopic input and
-outputs) in ``bench/work/hierarchy/<set>/``, reused on reruns.
+outputs) in ``bench/work/hierarchy/<n>-<hash of the texts>/``, reused on reruns.
 
     .venv/bin/python bench/eval_hierarchy.py --sets debian5,demo,debian_families:5000
 """
@@ -43,11 +43,13 @@ DEFAULT_SETS = "debian5,demo,debian_families:5000,debian:5000"
 CANDIDATES: dict[str, dict[str, Any]] = {
     "ward, ratio 4 (defaults)": {},
     "ward, ratio 3": {"reduction": 3.0},
-    "ward, gap": {"cut": "gap"},
+    "ward, ratio 2.5": {"reduction": 2.5},
+    "ward, gap 4": {"cut": "gap"},
     "average, ratio 4": {"linkage": "average"},
-    "average, gap": {"linkage": "average", "cut": "gap"},
+    "average, ratio 2.5": {"linkage": "average", "reduction": 2.5},
 }
 PARAMS = ("linkage", "reduction", "max_top_topics", "headline_topics", "cut")
+EMBED_BLOCK = 5000  # texts embedded and cached per block: a larger sample reuses a smaller one
 BERTOPIC_FACTOR = 1.3  # target: best layer ARI >= this x BERTopic's
 
 
@@ -108,14 +110,19 @@ def prepare(corpus: str, n: int | None) -> tuple[dict[str, Any], Path]:
     """Texts, labels, vectors and level 0 of one set (cached in ``bench/work``)."""
     from common import WORK, log
     from corpora import LOADERS
-    from embed import embeddings, with_embeddings
+    from embed import content_hash, embeddings, with_embeddings
 
     table = LOADERS[corpus]()
     table = table.slice(0, n or table.num_rows)
     name = f"{corpus}-{table.num_rows}"
-    run_dir = WORK / "hierarchy" / name
+    texts = table["text"].to_pylist()
+    # Keyed by the texts: corpora with the same texts (debian, debian_families) share level 0,
+    # BERTopic and Toponymy, none of which sees the labels.
+    run_dir = WORK / "hierarchy" / f"{table.num_rows}-{content_hash(texts)}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    vectors = embeddings(table["text"].to_pylist())
+    vectors = np.concatenate(
+        [embeddings(texts[i : i + EMBED_BLOCK]) for i in range(0, len(texts), EMBED_BLOCK)]
+    )
     npz = run_dir / "level0.npz"
     if not npz.exists():
         start = time.perf_counter()

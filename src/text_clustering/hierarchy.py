@@ -171,7 +171,7 @@ def _check_labels(labels: Any) -> np.ndarray:
 
 
 def check_input(vectors: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validate and return ``(unit-length float64 vectors (n, d), int64 labels (n,))``."""
+    """Validate and return ``(unit-length float32 vectors (n, d), int64 labels (n,))``."""
     labels = _check_labels(labels)
     vectors = np.asarray(vectors)
     if vectors.ndim != 2 or not np.issubdtype(vectors.dtype, np.number):
@@ -184,23 +184,28 @@ def check_input(vectors: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
             f"`vectors` has {vectors.shape[0]} rows but `labels` has {labels.size}: give one "
             "label per row."
         )
-    vectors = vectors.astype(np.float64)
-    if not np.isfinite(vectors).all():
-        raise InputError("`vectors` has NaN or infinite values: embed those texts again.")
+    vectors = vectors.astype(np.float32, copy=False)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    if not np.isfinite(norms).all():
+        raise InputError("`vectors` has NaN or infinite values: embed those texts again.")
     return vectors / np.where(norms > 0, norms, 1.0), labels
 
 
 def topic_means(
     vectors: np.ndarray, labels: np.ndarray, ids: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean vector ``(k, d)`` and text count ``(k,)`` of each id in ``ids`` (sorted)."""
-    kept = labels != NOISE
+    """Mean vector ``(k, d)`` float64 and text count ``(k,)`` of each id of ``ids`` (sorted,
+    all present in ``labels``)."""
+    from scipy.sparse import csr_matrix
+
+    kept = np.flatnonzero(labels != NOISE)
     index = np.searchsorted(ids, labels[kept])
     counts = np.bincount(index, minlength=ids.size).astype(np.float64)
-    sums = np.zeros((ids.size, vectors.shape[1]))
-    np.add.at(sums, index, vectors[kept])
-    return sums / counts[:, None], counts
+    members = csr_matrix(
+        (np.ones(kept.size, dtype=np.float32), (index, kept)), shape=(ids.size, labels.size)
+    )
+    sums = np.asarray(members @ vectors, dtype=np.float64)
+    return sums / np.maximum(counts, 1.0)[:, None], counts
 
 
 def _distances(means: np.ndarray, counts: np.ndarray, row: int, linkage: str) -> np.ndarray:
