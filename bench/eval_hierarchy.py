@@ -41,14 +41,23 @@ TOPONYMY_PACKAGES = ("toponymy", "fast_hdbscan", "numba", "numpy", "scikit-learn
 DEFAULT_SETS = "debian5,demo,debian_families:5000,debian:5000"
 # Name -> TopicHierarchy keyword arguments; the first entry is the defaults.
 CANDIDATES: dict[str, dict[str, Any]] = {
-    "ward, ratio 4 (defaults)": {},
+    "ward, ratio 2.5, separation (defaults)": {},
+    "ward, ratio 2.5, nearest": {"headline": "nearest"},
     "ward, ratio 3": {"reduction": 3.0},
-    "ward, ratio 2.5": {"reduction": 2.5},
-    "ward, gap 4": {"cut": "gap"},
-    "average, ratio 4": {"linkage": "average"},
-    "average, ratio 2.5": {"linkage": "average", "reduction": 2.5},
+    "ward, ratio 4": {"reduction": 4.0},
+    "average, ratio 2.5": {"linkage": "average"},
+    "average, ratio 4": {"linkage": "average", "reduction": 4.0},
 }
-PARAMS = ("linkage", "reduction", "max_top_topics", "headline_topics", "cut")
+PARAMS = (
+    "linkage",
+    "reduction",
+    "max_top_topics",
+    "headline",
+    "min_headline_topics",
+    "max_headline_topics",
+    "sample_size",
+    "random_state",
+)
 EMBED_BLOCK = 5000  # texts embedded and cached per block: a larger sample reuses a smaller one
 BERTOPIC_FACTOR = 1.3  # target: best layer ARI >= this x BERTopic's
 
@@ -171,6 +180,7 @@ def evaluate(corpus: str, n: int | None) -> dict[str, Any]:
             "params": {k: getattr(model, k) for k in PARAMS},
             "fit_seconds": seconds,
             "headline_level": model.headline_level_,
+            "separation": [None if np.isnan(x) else float(x) for x in model.separation_],
             "layers": layer_rows(reference, list(model.transform(labels).T)),
         }
     cached = run_dir / "bertopic.json"

@@ -11,15 +11,22 @@ merged bottom-up in the embedding space, two at a time, by ``linkage``:
 
 Both are computed from a topic's mean and size, so merging two topics is exact and costs one
 row of ``k`` distances. The merge tree is cut into layers: level ``l`` has about
-``n_topics_[l - 1] / reduction`` topics, until a layer has ``max_top_topics`` or fewer. With
-``cut="gap"`` each cut moves, within a factor ``sqrt(reduction)`` of that count, to just below
-the largest jump between consecutive merge heights (a natural place to stop merging). Layers
-nest by construction: a level-``l`` topic is a union of level-``(l - 1)`` topics. Noise stays
-noise at every level. Nothing is random: ties go to the lowest index, and topic ids at every
-level are numbered by text count, largest first (ties by their smallest level-0 id).
+``n_topics_[l - 1] / reduction`` topics (rounded), until a layer has ``max_top_topics`` or
+fewer. Layers nest by construction: a level-``l`` topic is a union of level-``(l - 1)``
+topics. Noise stays noise at every level. Merges are deterministic (ties go to the lowest
+index), and topic ids at every level are numbered by text count, largest first (ties by their
+smallest level-0 id).
 
-The headline level (the one to show first) is the level whose topic count is nearest to
-``headline_topics`` on a log scale (ties: the coarser level).
+The headline level (the one to show first) is chosen among the levels with
+``min_headline_topics`` to ``max_headline_topics`` topics (3 to 30):
+
+- ``headline="separation"`` (default): the best-separated one, the highest mean silhouette
+  (cosine distance in the embedding space; noise left out) on ``sample_size`` clustered texts
+  drawn with ``random_state`` (ties: the coarser level);
+- ``headline="nearest"``: the one whose count is nearest to the middle of the range
+  (geometric mean, log scale; ties: the coarser level).
+
+When no level is in the range, it is the level whose count is nearest to it.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from .errors import ConfigError, InputError
 
 NOISE = -1
 LINKAGES = ("ward", "average")
-CUTS = ("ratio", "gap")
+HEADLINES = ("separation", "nearest")
 
 
 class TopicHierarchy:
@@ -46,8 +53,11 @@ class TopicHierarchy:
     - ``parents_``: ``n_levels_ - 1`` int arrays; ``parents_[l - 1][i]`` is the level-``l``
       topic of level-``(l - 1)`` topic ``i`` (``parents_[0]`` has ``labels.max() + 1``
       entries, ``-1`` for ids without texts);
-    - ``sizes_``: per level, the text count of every topic, ``(n_topics_[l],)``;
+    - ``sizes_``: per level, the text count of every topic, ``(n_topics_[l],)`` (level 0:
+      ``(labels.max() + 1,)``, by cluster id);
     - ``merge_heights_``: ``(k - 1,)`` linkage distance of every merge, in merge order;
+    - ``separation_``: ``(n_levels_,)`` mean silhouette of every level in the headline range
+      (NaN outside it, with ``headline="nearest"``, or when only one level is in range);
     - ``headline_level_``: the level to show first.
 
     ``transform(labels)`` gives every text's topic at every level, ``(n, n_levels_)``.
@@ -57,16 +67,22 @@ class TopicHierarchy:
         self,
         *,
         linkage: str = "ward",
-        reduction: float = 4.0,
+        reduction: float = 2.5,
         max_top_topics: int = 12,
-        headline_topics: int = 10,
-        cut: str = "ratio",
+        headline: str = "separation",
+        min_headline_topics: int = 3,
+        max_headline_topics: int = 30,
+        sample_size: int = 3000,
+        random_state: int | None = 42,
     ) -> None:
         self.linkage = linkage
         self.reduction = reduction
         self.max_top_topics = max_top_topics
-        self.headline_topics = headline_topics
-        self.cut = cut
+        self.headline = headline
+        self.min_headline_topics = min_headline_topics
+        self.max_headline_topics = max_headline_topics
+        self.sample_size = sample_size
+        self.random_state = random_state
 
     def fit(self, vectors: Any, labels: Any) -> TopicHierarchy:
         """Merge the clusters of ``labels`` ``(n,)`` by the rows of ``vectors`` ``(n, d)``."""
@@ -76,11 +92,7 @@ class TopicHierarchy:
         means, counts = topic_means(vectors, labels, ids)
         pairs, heights = agglomerate(means, counts, linkage=self.linkage)
         targets = layer_counts(
-            ids.size,
-            heights,
-            reduction=self.reduction,
-            max_top_topics=self.max_top_topics,
-            cut=self.cut,
+            ids.size, reduction=self.reduction, max_top_topics=self.max_top_topics
         )
         groups = [_number_by_size(cut_tree(pairs, ids.size, t), counts) for t in targets]
         n_ids = int(ids.max()) + 1 if ids.size else 0
@@ -100,7 +112,18 @@ class TopicHierarchy:
             for g, t in zip(groups, targets, strict=True)
         ]
         self.merge_heights_ = heights
-        self.headline_level_ = headline_level(self.n_topics_, self.headline_topics)
+        in_range = (self.n_topics_ >= self.min_headline_topics) & (
+            self.n_topics_ <= self.max_headline_topics
+        )
+        self.separation_ = np.full(self.n_levels_, np.nan)
+        if self.headline == "separation" and in_range.sum() > 1:
+            levels = np.flatnonzero(in_range)
+            self.separation_[levels] = separation(
+                vectors, self.transform(labels)[:, levels], self.sample_size, self.random_state
+            )
+        self.headline_level_ = headline_level(
+            self.n_topics_, self.separation_, self.min_headline_topics, self.max_headline_topics
+        )
         return self
 
     def transform(self, labels: Any) -> np.ndarray:
@@ -132,10 +155,6 @@ class TopicHierarchy:
                 f"TopicHierarchy `linkage` must be one of {', '.join(LINKAGES)}, "
                 f"got {self.linkage!r}."
             )
-        if self.cut not in CUTS:
-            raise ConfigError(
-                f"TopicHierarchy `cut` must be one of {', '.join(CUTS)}, got {self.cut!r}."
-            )
         if isinstance(self.reduction, bool) or not isinstance(self.reduction, int | float):
             raise ConfigError(
                 f"TopicHierarchy `reduction` must be a number, got {self.reduction!r}."
@@ -145,12 +164,28 @@ class TopicHierarchy:
                 f"TopicHierarchy `reduction` must be > 1 (topics per level shrink by this "
                 f"factor), got {self.reduction!r}; e.g. 4."
             )
-        for name in ("max_top_topics", "headline_topics"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ConfigError(
-                    f"TopicHierarchy `{name}` must be an integer >= 1, got {value!r}."
-                )
+        if self.headline not in HEADLINES:
+            raise ConfigError(
+                f"TopicHierarchy `headline` must be one of {', '.join(HEADLINES)}, "
+                f"got {self.headline!r}."
+            )
+        for name in ("max_top_topics", "min_headline_topics", "max_headline_topics"):
+            _check_int(name, getattr(self, name), 1)
+        _check_int("sample_size", self.sample_size, 2)
+        if self.min_headline_topics > self.max_headline_topics:
+            raise ConfigError(
+                f"TopicHierarchy `min_headline_topics` ({self.min_headline_topics}) must not "
+                f"exceed `max_headline_topics` ({self.max_headline_topics})."
+            )
+        if self.random_state is not None:
+            _check_int("random_state", self.random_state, 0)
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ConfigError(
+            f"TopicHierarchy `{name}` must be an integer >= {minimum}, got {value!r}."
+        )
 
 
 def _check_labels(labels: Any) -> np.ndarray:
@@ -280,46 +315,52 @@ def _number_by_size(groups: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return rank[groups]
 
 
-def layer_counts(
-    k: int,
-    heights: np.ndarray,
-    *,
-    reduction: float = 4.0,
-    max_top_topics: int = 12,
-    cut: str = "ratio",
-) -> list[int]:
-    """Topic counts of levels 1.. over ``k`` level-0 topics: each about the previous one
-    divided by ``reduction`` (``cut="gap"``: moved to the largest merge-height jump within a
-    factor ``sqrt(reduction)``), until one is ``<= max_top_topics``. Empty when ``k`` is
-    already ``<= max_top_topics``. Strictly decreasing, each ``>= 1``."""
+def layer_counts(k: int, *, reduction: float = 2.5, max_top_topics: int = 12) -> list[int]:
+    """Topic counts of levels 1.. over ``k`` level-0 topics: each the previous one divided by
+    ``reduction`` (rounded), until one is ``<= max_top_topics``. Empty when ``k`` is already
+    ``<= max_top_topics``. Strictly decreasing, each ``>= 1``."""
     counts: list[int] = []
     current = k
     while current > max_top_topics and current > 1:
-        target = max(1, round(current / reduction))
-        if cut == "gap":
-            target = _gap_count(heights, k, current, target, np.sqrt(reduction))
-        target = min(target, current - 1)
-        counts.append(target)
-        current = target
+        current = min(max(1, round(current / reduction)), current - 1)
+        counts.append(current)
     return counts
 
 
-def _gap_count(heights: np.ndarray, k: int, current: int, target: int, spread: float) -> int:
-    """The count ``c`` in ``[target / spread, target * spread]`` (below ``current``) after
-    which the next merge height jumps most (ratio to the previous merge height)."""
-    low = max(1, int(np.ceil(target / spread)))
-    high = min(current - 1, int(np.floor(target * spread)))
-    if high <= low or heights.size < 2:
-        return target
-    candidates = np.arange(low, high + 1)
-    merged = k - candidates  # merges done to reach c topics; the next one is heights[merged]
-    previous = np.maximum(heights[np.maximum(merged - 1, 0)], 1e-12)
-    jumps = heights[np.minimum(merged, heights.size - 1)] / previous
-    return int(candidates[int(np.argmax(jumps))])
+def separation(
+    vectors: np.ndarray, topics: np.ndarray, sample_size: int, random_state: int | None
+) -> np.ndarray:
+    """Mean silhouette (cosine) ``(m,)`` of each column of ``topics`` ``(n, m)`` on the same
+    sample of at most ``sample_size`` clustered rows of ``vectors`` ``(n, d)`` (unit length).
+    A column with fewer than 2 topics in the sample scores -1."""
+    from sklearn.metrics import silhouette_score
+
+    clustered = np.flatnonzero(topics[:, 0] != NOISE)
+    rng = np.random.default_rng(random_state)
+    if clustered.size > sample_size:
+        clustered = np.sort(rng.choice(clustered, size=sample_size, replace=False))
+    sample = vectors[clustered].astype(np.float64)
+    distances = np.clip(1.0 - sample @ sample.T, 0.0, 2.0)
+    np.fill_diagonal(distances, 0.0)
+    scores = []
+    for column in topics[clustered].T:
+        n_labels = np.unique(column).size
+        valid = 1 < n_labels < column.size
+        scores.append(silhouette_score(distances, column, metric="precomputed") if valid else -1)
+    return np.asarray(scores, dtype=np.float64)
 
 
-def headline_level(n_topics: np.ndarray, target: int) -> int:
-    """The level whose topic count is nearest to ``target`` on a log scale (ties: coarser)."""
-    distance = np.abs(np.log(np.maximum(n_topics, 1)) - np.log(target))
-    best = np.flatnonzero(distance <= distance.min() + 1e-12)
+def headline_level(n_topics: np.ndarray, separation: np.ndarray, low: int, high: int) -> int:
+    """The level to show first: among levels with ``low..high`` topics, the one with the
+    highest ``separation`` (NaN = not scored), else the one nearest ``sqrt(low * high)`` on
+    a log scale; with none in range, the one nearest the range. Ties: the coarser level."""
+    counts = np.maximum(n_topics, 1).astype(np.float64)
+    in_range = (counts >= low) & (counts <= high)
+    if in_range.any() and np.isfinite(separation[in_range]).any():
+        score = np.where(in_range & np.isfinite(separation), separation, -np.inf)
+    elif in_range.any():
+        score = np.where(in_range, -np.abs(np.log(counts) - 0.5 * np.log(low * high)), -np.inf)
+    else:
+        score = -np.minimum(np.abs(np.log(counts / low)), np.abs(np.log(counts / high)))
+    best = np.flatnonzero(score >= score.max() - 1e-12)
     return int(best[-1])

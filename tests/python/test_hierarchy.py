@@ -6,13 +6,15 @@ from text_clustering.errors import ConfigError, InputError
 from text_clustering.hierarchy import TopicHierarchy, headline_level
 
 
-def planted(n_groups=4, per_group=5, per_cluster=20, noise_every=13, seed=0):
+def planted(n_groups=4, per_group=5, per_cluster=20, noise_every=13, spread=1.0, seed=0):
     """Texts in ``n_groups`` far-apart groups of ``per_group`` close clusters each.
     Returns ``(vectors (n, 32), level-0 labels (n,), group of each text (n,))``; every
-    ``noise_every``-th text is noise (-1)."""
+    ``noise_every``-th text is noise (-1); ``spread`` is the scale of the clusters within
+    a group (the groups' is 3, a text's around its cluster 0.1)."""
     rng = np.random.default_rng(seed)
     groups = rng.normal(size=(n_groups, 32)) * 3.0
-    clusters = np.repeat(groups, per_group, axis=0) + rng.normal(size=(n_groups * per_group, 32))
+    offsets = spread * rng.normal(size=(n_groups * per_group, 32))
+    clusters = np.repeat(groups, per_group, axis=0) + offsets
     labels = np.repeat(np.arange(n_groups * per_group), per_cluster)
     vectors = clusters[labels] + 0.1 * rng.normal(size=(labels.size, 32))
     group = labels // per_group
@@ -31,13 +33,12 @@ def test_first_layer_recovers_the_planted_groups():
 
 
 @pytest.mark.parametrize("linkage", ["ward", "average"])
-@pytest.mark.parametrize("cut", ["ratio", "gap"])
-def test_layers_nest_and_noise_stays_noise(linkage, cut):
+def test_layers_nest_and_noise_stays_noise(linkage):
     vectors, labels, _ = planted(n_groups=6, per_group=8, per_cluster=10)
-    model = TopicHierarchy(linkage=linkage, cut=cut, reduction=3.0).fit(vectors, labels)
+    model = TopicHierarchy(linkage=linkage, reduction=3.0).fit(vectors, labels)
     topics = model.transform(labels)
     assert topics.shape == (labels.size, model.n_levels_)
-    assert model.n_levels_ >= 2 and len(model.parents_) == model.n_levels_ - 1
+    assert model.n_levels_ >= 3 and len(model.parents_) == model.n_levels_ - 1
     np.testing.assert_array_equal(topics[:, 0], labels)
     assert (topics[labels == -1] == -1).all() and (topics[labels != -1] >= 0).all()
     for level in range(1, model.n_levels_):
@@ -82,16 +83,32 @@ def test_deterministic_and_independent_of_row_order():
             np.testing.assert_array_equal(a, b)
 
 
-def test_headline_is_the_level_nearest_headline_topics():
+def test_headline_is_the_best_separated_level_in_range():
+    grouped = planted(n_groups=4, per_group=5, spread=0.3)  # 20 clusters, 4 far-apart groups
+    flat = planted(n_groups=20, per_group=1)  # 20 unrelated clusters
+    for (vectors, labels, _), expected in ((grouped, 1), (flat, 0)):
+        model = TopicHierarchy(reduction=5.0, max_top_topics=4).fit(vectors, labels)
+        assert list(model.n_topics_) == [20, 4]
+        assert model.headline_level_ == expected
+        assert np.argmax(model.separation_) == expected
+    # a level outside min/max_headline_topics is never the headline
+    vectors, labels, _ = grouped
+    model = TopicHierarchy(reduction=5.0, max_top_topics=4, min_headline_topics=5)
+    assert model.fit(vectors, labels).headline_level_ == 0
+
+
+def test_headline_nearest_is_the_level_nearest_the_middle_of_the_range():
     vectors, labels, _ = planted(n_groups=8, per_group=10, per_cluster=5)
-    model = TopicHierarchy(reduction=2.0, max_top_topics=5).fit(vectors, labels)
+    model = TopicHierarchy(reduction=2.0, max_top_topics=5, headline="nearest")
+    model.fit(vectors, labels)
     assert list(model.n_topics_) == [80, 40, 20, 10, 5]
-    assert model.headline_level_ == 3  # default headline_topics=10
-    assert (
-        TopicHierarchy(reduction=2.0, headline_topics=35).fit(vectors, labels).headline_level_ == 1
-    )
-    # on a log scale 20 is as near to 10 as 5 is: the tie goes to the coarser level
-    assert headline_level(np.array([80, 20, 5]), 10) == 2
+    assert model.headline_level_ == 3 and np.isnan(model.separation_).all()
+    nan = np.full(3, np.nan)
+    # 3..27: middle 9; 3 and 27 are as far from it on a log scale: the coarser wins
+    assert headline_level(np.array([80, 27, 3]), nan, 3, 27) == 2
+    # nothing in range: the level nearest to it
+    assert headline_level(np.array([300, 60, 40]), nan, 3, 30) == 2
+    assert headline_level(np.array([2, 1]), nan[:2], 3, 30) == 0
 
 
 def test_ids_without_texts_have_no_parent():
@@ -106,11 +123,14 @@ def test_ids_without_texts_have_no_parent():
     ("params", "name"),
     [
         ({"linkage": "single"}, "linkage"),
-        ({"cut": "elbow"}, "cut"),
         ({"reduction": 1.0}, "reduction"),
         ({"reduction": "4"}, "reduction"),
         ({"max_top_topics": 0}, "max_top_topics"),
-        ({"headline_topics": 2.5}, "headline_topics"),
+        ({"headline": "largest"}, "headline"),
+        ({"min_headline_topics": 2.5}, "min_headline_topics"),
+        ({"min_headline_topics": 40}, "min_headline_topics"),
+        ({"sample_size": 1}, "sample_size"),
+        ({"random_state": -1}, "random_state"),
     ],
 )
 def test_bad_settings_raise_config_error_naming_them_in_fit(params, name):
