@@ -291,6 +291,34 @@ def set_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n" + table(header, rows) + "\n"
 
 
+DROPPED = (
+    "Dropped after measuring (commit 3f34322, same level 0): cutting each layer at the largest "
+    "jump of the Ward merge heights within a factor 2 of the ratio-4 count (`ward, gap 4`). It "
+    "found debian5's 5 sections (5 topics, ARI 0.885) but its top layer fell to 2 topics on "
+    "the demo (ARI 0.031; best layer 16 topics, 0.471) and to 6 topics on debian_families "
+    "(0.049; best 33 topics, 0.099): merge-height jumps are too weak a signal on real corpora."
+)
+
+
+def candidates_markdown(sets: list[dict[str, Any]]) -> str:
+    """Every candidate on every set: best layer and headline layer (topics: ARI)."""
+    from report import table
+
+    rows = []
+    for name in sets[0]["candidates"]:
+        row: list[Any] = [name]
+        for r in sets:
+            c = r["candidates"][name]
+            best = _best(c["layers"])
+            head = c["layers"][c["headline_level"]]
+            row.append(
+                f"{best['n_clusters']}: {best['ari']:.3f} / {head['n_clusters']}: {head['ari']:.3f}"
+            )
+        rows.append(row)
+    header = ["candidate", *(f"{r['set']} ({r['n_classes']} classes)" for r in sets)]
+    return table(header, rows)
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The whole report."""
     from report import fmt, machine_markdown, table
@@ -344,6 +372,10 @@ def markdown(report: dict[str, Any]) -> str:
             "## Summary (defaults)",
             "",
             table(header, rows),
+            "## Candidates: best layer / headline layer (topics: ARI)",
+            "",
+            candidates_markdown(sets),
+            DROPPED,
             "",
             *[set_markdown(r) for r in sets],
         ]

@@ -96,13 +96,7 @@ class TopicHierarchy:
         )
         groups = [_number_by_size(cut_tree(pairs, ids.size, t), counts) for t in targets]
         n_ids = int(ids.max()) + 1 if ids.size else 0
-        self.parents_ = []
-        for level, group in enumerate(groups):
-            # group: level-0 topic (in ``ids`` order) -> level-(level + 1) topic
-            finer = ids if level == 0 else groups[level - 1]
-            parent = np.full(n_ids if level == 0 else targets[level - 1], NOISE, dtype=np.int64)
-            parent[finer] = group
-            self.parents_.append(parent)
+        self.parents_ = _parents(ids, n_ids, groups, targets)
         self.n_topics_ = np.array([ids.size, *targets], dtype=np.int64)
         self.n_levels_ = int(self.n_topics_.size)
         level0 = np.zeros(n_ids, dtype=np.int64)
@@ -112,19 +106,21 @@ class TopicHierarchy:
             for g, t in zip(groups, targets, strict=True)
         ]
         self.merge_heights_ = heights
-        in_range = (self.n_topics_ >= self.min_headline_topics) & (
-            self.n_topics_ <= self.max_headline_topics
-        )
-        self.separation_ = np.full(self.n_levels_, np.nan)
-        if self.headline == "separation" and in_range.sum() > 1:
-            levels = np.flatnonzero(in_range)
-            self.separation_[levels] = separation(
-                vectors, self.transform(labels)[:, levels], self.sample_size, self.random_state
-            )
+        self.separation_ = self._separation(vectors, labels)
         self.headline_level_ = headline_level(
             self.n_topics_, self.separation_, self.min_headline_topics, self.max_headline_topics
         )
         return self
+
+    def _separation(self, vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """``separation_``: silhouette of the levels in the headline range (see the class)."""
+        scores = np.full(self.n_levels_, np.nan)
+        low, high = self.min_headline_topics, self.max_headline_topics
+        levels = np.flatnonzero((self.n_topics_ >= low) & (self.n_topics_ <= high))
+        if self.headline == "separation" and levels.size > 1:
+            topics = self.transform(labels)[:, levels]
+            scores[levels] = separation(vectors, topics, self.sample_size, self.random_state)
+        return scores
 
     def transform(self, labels: Any) -> np.ndarray:
         """Topic id of every text at every level: ``(n, n_levels_)`` int64, column ``l`` =
@@ -162,7 +158,7 @@ class TopicHierarchy:
         if not self.reduction > 1.0 or not np.isfinite(self.reduction):
             raise ConfigError(
                 f"TopicHierarchy `reduction` must be > 1 (topics per level shrink by this "
-                f"factor), got {self.reduction!r}; e.g. 4."
+                f"factor), got {self.reduction!r}; e.g. 2.5."
             )
         if self.headline not in HEADLINES:
             raise ConfigError(
@@ -186,6 +182,20 @@ def _check_int(name: str, value: Any, minimum: int) -> None:
         raise ConfigError(
             f"TopicHierarchy `{name}` must be an integer >= {minimum}, got {value!r}."
         )
+
+
+def _parents(
+    ids: np.ndarray, n_ids: int, groups: list[np.ndarray], targets: list[int]
+) -> list[np.ndarray]:
+    """``parents_`` from ``groups[l]`` ``(k,)`` (level-0 topic in ``ids`` order -> its
+    level-``(l + 1)`` topic); level 0 is indexed by cluster id (``n_ids`` entries)."""
+    parents = []
+    for level, group in enumerate(groups):
+        finer = ids if level == 0 else groups[level - 1]
+        parent = np.full(n_ids if level == 0 else targets[level - 1], NOISE, dtype=np.int64)
+        parent[finer] = group
+        parents.append(parent)
+    return parents
 
 
 def _check_labels(labels: Any) -> np.ndarray:
