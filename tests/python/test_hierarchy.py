@@ -79,8 +79,10 @@ def test_deterministic_and_independent_of_row_order():
     shuffled = TopicHierarchy().fit(vectors[order], labels[order])
     for model in (again, shuffled):
         assert list(model.n_topics_) == list(first.n_topics_)
+        assert model.headline_level_ == first.headline_level_
         for a, b in zip(model.parents_, first.parents_, strict=True):
             np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(again.separation_, first.separation_)  # same sample
 
 
 def test_headline_is_the_best_separated_level_in_range():
