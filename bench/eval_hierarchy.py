@@ -22,6 +22,9 @@ and ``.json``, rewritten after every set; work files (level 0, the BERTopic inpu
 outputs) in ``bench/work/hierarchy/<n>-<hash of the texts>/``, reused on reruns.
 
     .venv/bin/python bench/eval_hierarchy.py --sets debian5,demo,debian_families:5000
+
+(``make eval-hierarchy`` runs every default set: ~30-40 min on the 2-core reference machine
+with the embeddings cached, most of it BERTopic.)
 """
 
 from __future__ import annotations
@@ -38,7 +41,10 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 TOPONYMY_PYTHON = BENCH / ".venv-toponymy" / "bin" / "python"
 TOPONYMY_PACKAGES = ("toponymy", "fast_hdbscan", "numba", "numpy", "scikit-learn", "torch")
-DEFAULT_SETS = "debian5,demo,debian_families:5000,debian:5000"
+DEFAULT_SETS = (
+    "debian5,demo,debian_families:5000,debian:5000,debian_families:10000,debian:10000,"
+    "debian_families:20000,debian:20000,fortunes:5000,wordnet:5000,wordnet:20000"
+)
 # Name -> TopicHierarchy keyword arguments; the first entry is the defaults.
 CANDIDATES: dict[str, dict[str, Any]] = {
     "ward, ratio 2.5, separation (defaults)": {},
