@@ -92,30 +92,31 @@ def toponymy_worker(source: Path, output: Path) -> None:
     output.write_text(json.dumps(result))
 
 
-def level0(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Our default clustering: ``(points (n, 2), labels (n,))`` (module docstring)."""
+def level0(vectors: np.ndarray, random_state: int = 42) -> tuple[np.ndarray, np.ndarray]:
+    """Our default clustering: ``(points (n, 2), labels (n,))`` (module docstring); UMAP's
+    ``random_state`` 42 is the pipeline's default."""
     from text_clustering.cluster import cluster_centroids, fit_clusters, reassign_to_centroids
     from text_clustering.project import project
 
-    points = project(vectors)
+    points = project(vectors, random_state=random_state)
     labels, _ = fit_clusters(points)
     if (labels == -1).any():
         reassign_to_centroids(vectors, labels, cluster_centroids(vectors, labels))
     return points, labels
 
 
-def run_toponymy(npz: Path, run_dir: Path) -> dict[str, Any]:
-    """Toponymy's layers on the set saved in ``npz`` (cached in ``run_dir/toponymy.json``)."""
+def run_toponymy(npz: Path, run_dir: Path, name: str = "toponymy") -> dict[str, Any]:
+    """Toponymy's layers on the set saved in ``npz`` (cached in ``run_dir/<name>.json``)."""
     from common import OFFLINE_ENV, log, run_monitored, tail
 
-    output = run_dir / "toponymy.json"
+    output = run_dir / f"{name}.json"
     if output.exists():
         return json.loads(output.read_text())
     cmd = [str(TOPONYMY_PYTHON), str(Path(__file__).resolve()), "--toponymy-worker"]
     cmd += [str(npz), str(output)]
     env = {**OFFLINE_ENV, "NUMBA_CACHE_DIR": str(BENCH / ".venv-toponymy" / "numba-cache")}
     log(f"Toponymy on {npz}")
-    measured = run_monitored(cmd, env=env, log_path=run_dir / "toponymy.log")
+    measured = run_monitored(cmd, env=env, log_path=run_dir / f"{name}.log")
     if measured.returncode != 0 or not output.exists():
         return {"error": tail(measured.log_path)}
     return {**json.loads(output.read_text()), "wall_seconds": measured.wall_seconds}
@@ -249,6 +250,70 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
     if 5 <= result["n_classes"] <= 12 and bertopic_ari is not None:
         out["headline_vs_bertopic_ok"] = headline["ari"] >= bertopic_ari
     return out
+
+
+def layout_seeds(corpus: str, seeds: list[int]) -> list[dict[str, Any]]:
+    """Our defaults and Toponymy's best layer on level 0 made with other UMAP seeds (the
+    layout both are given changes; BERTopic is not rerun). One row per seed."""
+    from common import log
+
+    from text_clustering.hierarchy import TopicHierarchy
+
+    data, run_dir = prepare(corpus, None)
+    reference, vectors = data["reference"], data["vectors"]
+    rows = []
+    for seed in seeds:
+        npz = run_dir / f"level0-seed{seed}.npz"
+        if not npz.exists():
+            points, labels = level0(vectors, random_state=seed)
+            np.savez(npz, points=points, labels=labels, vectors=vectors)
+        labels = np.load(npz)["labels"]
+        model = TopicHierarchy().fit(vectors, labels)
+        ours = layer_rows(reference, list(model.transform(labels).T))
+        toponymy = run_toponymy(npz, run_dir, name=f"toponymy-seed{seed}")
+        theirs = layer_rows(reference, [np.asarray(x) for x in toponymy.get("layers", [])])
+        row = {
+            "set": data["name"],
+            "seed": seed,
+            "n_topics": model.n_topics_.tolist(),
+            "best": _best(ours),
+            "headline": ours[model.headline_level_],
+            "toponymy_best": _best(theirs) if theirs else None,
+        }
+        log(f"{data['name']} UMAP seed {seed}: {row['best']['ari']:.3f} vs Toponymy")
+        rows.append(row)
+    return rows
+
+
+def seeds_markdown(rows: list[dict[str, Any]]) -> str:
+    """The layout-seed check as a table."""
+    from report import fmt, table
+
+    def cell(row: dict[str, Any] | None) -> str:
+        return "-" if row is None else f"{row['n_clusters']}: {fmt(row['ari'])}"
+
+    body = [
+        [
+            r["set"],
+            r["seed"],
+            ", ".join(map(str, r["n_topics"])),
+            cell(r["best"]),
+            cell(r["headline"]),
+            cell(r["toponymy_best"]),
+        ]
+        for r in rows
+    ]
+    header = ["set", "UMAP seed", "topics per level", "ours best", "ours headline", "Toponymy best"]
+    return "\n".join(
+        [
+            "## Other layouts (UMAP random_state; the pipeline's default is 42)",
+            "",
+            "Level 0 and Toponymy's input both come from the 2-D layout, so the margin over "
+            "Toponymy is checked on layouts made with other seeds (topics: ARI).",
+            "",
+            table(header, body),
+        ]
+    )
 
 
 def _cells(row: dict[str, Any], silhouette: float | None = None) -> list[Any]:
@@ -426,6 +491,7 @@ def markdown(report: dict[str, Any]) -> str:
             candidates_markdown(sets),
             DROPPED,
             "",
+            *([seeds_markdown(report["layout_seeds"])] if report.get("layout_seeds") else []),
             *[set_markdown(r) for r in sets],
         ]
     )
@@ -439,6 +505,10 @@ def main() -> None:
     )
     parser.add_argument("--sets", default=DEFAULT_SETS, help="corpus[:n],... (corpora.py)")
     parser.add_argument("--output", type=Path, default=BENCH / "results" / "hierarchy")
+    parser.add_argument(
+        "--seed-sets", default="debian5,demo", help="corpora checked on other UMAP layouts"
+    )
+    parser.add_argument("--seeds", default="0,1", help="UMAP random_states of that check")
     parser.add_argument("--toponymy-worker", nargs=2, type=Path, metavar=("NPZ", "JSON"))
     args = parser.parse_args()
     if args.toponymy_worker:
@@ -457,6 +527,14 @@ def main() -> None:
         report = {"machine": info, "candidates": CANDIDATES, "sets": results}
         write_json(args.output.with_suffix(".json"), report)
         args.output.with_suffix(".md").write_text(markdown(report))
+    seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    report["layout_seeds"] = [
+        row
+        for corpus in filter(None, (c.strip() for c in args.seed_sets.split(",")))
+        for row in layout_seeds(corpus, seeds)
+    ]
+    write_json(args.output.with_suffix(".json"), report)
+    args.output.with_suffix(".md").write_text(markdown(report))
 
 
 if __name__ == "__main__":
