@@ -83,3 +83,19 @@ bench: bench-setup
 
 eval: bench-setup
 	$(BIN)/python bench/eval.py
+
+# Toponymy's layered clusterer, in its own venv, for the topic hierarchy measurement.
+TOPONYMY_VENV := bench/.venv-toponymy
+.PHONY: bench-setup-toponymy eval-hierarchy
+
+$(TOPONYMY_VENV)/.installed: bench/requirements-toponymy.txt
+	$(PYTHON) -m venv $(TOPONYMY_VENV)
+	$(TOPONYMY_VENV)/bin/pip install --quiet --upgrade pip
+	$(TOPONYMY_VENV)/bin/pip install --quiet torch==2.13.0
+	$(TOPONYMY_VENV)/bin/pip install --quiet -r bench/requirements-toponymy.txt
+	touch $@
+
+bench-setup-toponymy: $(TOPONYMY_VENV)/.installed
+
+eval-hierarchy: bench-setup bench-setup-toponymy
+	$(BIN)/python bench/eval_hierarchy.py
