@@ -81,5 +81,18 @@ bench-setup: setup $(BENCH_VENV)/.installed
 bench: bench-setup
 	$(BIN)/python bench/bench.py
 
-eval: bench-setup
-	$(BIN)/python bench/eval.py
+# Toponymy's layered clusterer in its own venv, for `make eval` (bench/requirements-toponymy.txt).
+TOPONYMY_VENV := bench/.venv-toponymy
+.PHONY: bench-setup-toponymy
+
+$(TOPONYMY_VENV)/.installed: bench/requirements-toponymy.txt
+	$(PYTHON) -m venv $(TOPONYMY_VENV)
+	$(TOPONYMY_VENV)/bin/pip install --quiet --upgrade pip
+	$(TOPONYMY_VENV)/bin/pip install --quiet torch==2.13.0
+	$(TOPONYMY_VENV)/bin/pip install --quiet -r bench/requirements-toponymy.txt
+	touch $@
+
+bench-setup-toponymy: $(TOPONYMY_VENV)/.installed
+
+eval: bench-setup bench-setup-toponymy
+	OUR_PYTHON=$(BIN)/python PYTHONPATH=$(CURDIR)/src $(BIN)/python bench/eval.py

@@ -6,6 +6,13 @@
   Needs the apt lists with English descriptions (``apt-get update -o Acquire::Languages=en``).
 - ``wordnet``: every WordNet 3.0 synset gloss (Debian package ``wordnet-base``: definition and
   examples, ~117k texts), labelled by its lexicographer file, e.g. ``noun.animal``.
+- ``demo``: the demo corpus of the repository (``data/debian_packages.parquet``: 2,914 Debian
+  descriptions of 15 sections, made by ``scripts/make_demo_data.py``), labelled by section.
+- ``debian5``: 2,000 Debian descriptions (as ``debian``, from the whole pool) of five well-separated
+  sections: database, fonts, games, mail, sound. A corpus with few coarse classes.
+- ``debian_families``: the texts of ``debian`` (same rows, same order, so the same embeddings)
+  labelled by a family of sections (``DEBIAN_FAMILIES``: 11 families such as ``libraries``,
+  ``desktop``, ``science``), a coarse reference for the same texts.
 - ``fortunes``: the fortune cookies of Debian's ``fortunes`` package, labelled by their file
   (``computers``, ``food``, ...); the offensive ones and files with fewer than 50 are left out.
 - ``synthetic``: (written straight to parquet, with embeddings) a mixture of Gaussian centres
@@ -28,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from common import ROOT
 
@@ -37,6 +45,22 @@ from make_demo_data import SKIPPED_SUFFIXES, read_translations, stanzas
 SEED = 42
 DEBIAN_MIN_SECTION = 100
 DEBIAN_MAX_TEXTS = 20_000
+DEBIAN5_SECTIONS = ("database", "fonts", "games", "mail", "sound")
+DEBIAN5_TEXTS = 2_000
+# Debian archive section -> family (every section of ``debian``: >= 100 packages in the pool).
+DEBIAN_FAMILIES = {
+    "libraries": ("libs", "libdevel", "introspection"),
+    "dynamic languages": ("python", "perl", "ruby", "php", "javascript", "lisp", "interpreters"),
+    "compiled languages": ("haskell", "rust", "golang", "java", "ocaml", "cli-mono"),
+    "development tools": ("devel", "vcs", "debug"),
+    "system": ("admin", "utils", "kernel", "otherosfs", "misc", "metapackages", "tasks", "shells"),
+    "network": ("net", "web", "httpd", "mail", "comm", "news"),
+    "desktop": ("x11", "gnome", "kde", "xfce", "fonts", "graphics"),
+    "multimedia": ("sound", "video"),
+    "science": ("science", "math", "gnu-r", "electronics", "hamradio"),
+    "documents": ("text", "doc", "tex", "editors", "localization", "database"),
+    "games": ("games",),
+}
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
 FORTUNES_MIN_FILE = 50
 WORDNET_DIR = Path("/usr/share/wordnet")
@@ -99,6 +123,44 @@ def shuffled(rows: list[dict[str, str]], seed: int = SEED) -> pa.Table:
 
 def debian() -> pa.Table:
     """Debian package descriptions labelled by section (see the module docstring)."""
+    return _debian_pool().slice(0, DEBIAN_MAX_TEXTS)
+
+
+def demo() -> pa.Table:
+    """The demo corpus shipped in ``data/debian_packages.parquet`` (2,914 texts, 15 sections)."""
+    table = pq.read_table(ROOT / "data" / "debian_packages.parquet")
+    rows = [
+        {"id": name, "text": text, "label": section}
+        for name, text, section in zip(
+            table["package"].to_pylist(),
+            table["text"].to_pylist(),
+            table["section"].to_pylist(),
+            strict=True,
+        )
+    ]
+    return shuffled(rows)
+
+
+def debian5() -> pa.Table:
+    """``DEBIAN5_TEXTS`` Debian descriptions of the five ``DEBIAN5_SECTIONS``."""
+    pool = _debian_pool()
+    keep = pc.is_in(pool["label"], value_set=pa.array(DEBIAN5_SECTIONS))
+    return pool.filter(keep).slice(0, DEBIAN5_TEXTS)
+
+
+def debian_families() -> pa.Table:
+    """The texts of :func:`debian` labelled by their section's family (``DEBIAN_FAMILIES``)."""
+    family = {section: name for name, sections in DEBIAN_FAMILIES.items() for section in sections}
+    table = debian()
+    labels = table["label"].to_pylist()
+    missing = sorted(set(labels) - set(family))
+    if missing:
+        raise SystemExit(f"sections without a family in DEBIAN_FAMILIES: {missing}")
+    return table.set_column(2, "label", pa.array([family[x] for x in labels], pa.string()))
+
+
+def _debian_pool() -> pa.Table:
+    """Every kept Debian description (sections with >= ``DEBIAN_MIN_SECTION``), shuffled."""
     translations = read_translations()
     dump = subprocess.run(
         ["apt-cache", "dumpavail"], check=True, capture_output=True, text=True
@@ -116,7 +178,7 @@ def debian() -> pa.Table:
         rows.append({"id": name, "text": f"{synopsis}\n\n{long}", "label": section})
     sizes = Counter(r["label"] for r in rows)
     rows = [r for r in rows if sizes[r["label"]] >= DEBIAN_MIN_SECTION]
-    return shuffled(rows).slice(0, DEBIAN_MAX_TEXTS)
+    return shuffled(rows)
 
 
 def wordnet() -> pa.Table:
@@ -168,6 +230,19 @@ DESCRIPTIONS = {
         f"{DEBIAN_MIN_SECTION} packages dropped; a fixed-seed uniform sample of the first "
         f"{DEBIAN_MAX_TEXTS} of the shuffled pool"
     ),
+    "demo": (
+        "the demo corpus (`data/debian_packages.parquet`): 2,914 Debian descriptions, up to 200 "
+        "from each of 15 sections, labelled by section"
+    ),
+    "debian5": (
+        f"{DEBIAN5_TEXTS} Debian 12 package descriptions (as `debian`) of five well-separated "
+        f"sections ({', '.join(DEBIAN5_SECTIONS)}), labelled by section; fixed-seed sample"
+    ),
+    "debian_families": (
+        "the texts of `debian` labelled by one of 11 families of sections (libraries, dynamic "
+        "languages, compiled languages, development tools, system, network, desktop, "
+        "multimedia, science, documents, games)"
+    ),
     "wordnet": (
         "WordNet 3.0 synset glosses (Debian `wordnet-base`; definition + examples) labelled by "
         "lexicographer file (noun.animal, verb.motion, ...; 45 classes); fixed-seed sample"
@@ -181,6 +256,9 @@ DESCRIPTIONS = {
 
 LOADERS: dict[str, Callable[[], pa.Table]] = {
     "debian": debian,
+    "demo": demo,
+    "debian5": debian5,
+    "debian_families": debian_families,
     "wordnet": wordnet,
     "fortunes": fortunes,
 }
