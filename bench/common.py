@@ -170,7 +170,11 @@ def run_toponymy(npz: Path, run_dir: Path, *, name: str = "toponymy") -> dict[st
     output = run_dir / f"{name}.json"
     output.unlink(missing_ok=True)
     cmd = [str(TOPONYMY_PYTHON), str(BENCH / "run_toponymy.py"), "--input", str(npz)]
-    env = {"NUMBA_CACHE_DIR": str(BENCH / ".venv-toponymy" / "numba-cache")}
+    env = {
+        "NUMBA_CACHE_DIR": str(BENCH / ".venv-toponymy" / "numba-cache"),
+        # toponymy imports litellm, which otherwise fetches its model price list online
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    }
     log(f"Toponymy on {npz.name} -> {run_dir}")
     measured = run_monitored(
         [*cmd, "--output", str(output)], env=env, log_path=run_dir / f"{name}.log"

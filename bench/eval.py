@@ -155,10 +155,13 @@ def evaluate(
         shared = runs[key]
         result["shared_runs_with"] = shared["set"]
         log(f"eval: {name} has the texts of {shared['set']}: its runs, scored on {name}'s labels")
-        ours = {k: v for k, v in shared["ours"].items() if k not in ("scores", "levels")}
+        # rpt_cluster_metrics scored the build's own label column: not this set's labels.
+        drop = ("scores", "levels", "rpt_cluster_metrics")
+        ours = {k: v for k, v in shared["ours"].items() if k not in drop}
         database = Path(shared["run_dir"]) / "pipeline.duckdb"
         if database.exists():
             ours.update(read_database(database, source))
+            ours.pop("rpt_cluster_metrics", None)
     else:
         shared = {"set": name, **run_methods(source, WORK / "eval" / name, n)}
         runs[key] = shared
