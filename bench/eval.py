@@ -43,8 +43,8 @@ from run_ours import read_database, run_pipeline
 from scores import kmeans_oracle, scores
 
 DEFAULT_SETS = (
-    "debian:1000,debian:5000,debian:20000,fortunes,wordnet:20000,"
-    "debian5,debian_families:5000,debian_families:20000"
+    "debian5,debian:1000,debian:5000,debian_families:5000,debian:20000,"
+    "debian_families:20000,fortunes,wordnet:20000"
 )
 MAX_NOISE = 0.20
 BERTOPIC_FACTOR = 1.3  # target: our best layer's ARI >= this x BERTopic's
