@@ -425,8 +425,8 @@ def markdown(report: dict[str, Any]) -> str:
             + "\n"
         )
     committed = (
-        f"the report committed at {baseline['commit']} (made with repo "
-        f"{baseline.get('made', {}).get('repo_commit', '?')})"
+        f"`bench/results/eval.json` as of commit {baseline['commit']}, made with repo "
+        f"{baseline.get('made', {}).get('repo_commit', '?')}"
         if baseline.get("commit")
         else "no committed report"
     )
