@@ -493,9 +493,17 @@ def main() -> None:
     parser.add_argument(
         "--render", action="store_true", help="only rewrite the .md from the existing .json"
     )
+    parser.add_argument(
+        "--note",
+        help="with --render: a paragraph (markdown) to keep in the .json and show "
+        "under the summary, e.g. what a later check found about a missed target",
+    )
     args = parser.parse_args()
     if args.render:
         saved = read_json(args.output.with_suffix(".json"))
+        if args.note is not None:
+            saved["note"] = args.note
+            write_json(args.output.with_suffix(".json"), saved)
         args.output.with_suffix(".md").write_text(markdown(saved))
         return
     baseline = committed_baseline(args.baseline)
