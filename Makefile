@@ -81,10 +81,8 @@ bench-setup: setup $(BENCH_VENV)/.installed
 bench: bench-setup
 	$(BIN)/python bench/bench.py
 
-eval: bench-setup
-	$(BIN)/python bench/eval.py
-
-# Toponymy's layered clusterer, in its own venv, for the topic hierarchy measurement.
+# Toponymy's layered clusterer in its own venv, for `make eval` and `make eval-hierarchy`
+# (bench/requirements-toponymy.txt).
 TOPONYMY_VENV := bench/.venv-toponymy
 .PHONY: bench-setup-toponymy eval-hierarchy
 
@@ -96,6 +94,9 @@ $(TOPONYMY_VENV)/.installed: bench/requirements-toponymy.txt
 	touch $@
 
 bench-setup-toponymy: $(TOPONYMY_VENV)/.installed
+
+eval: bench-setup bench-setup-toponymy
+	OUR_PYTHON=$(BIN)/python PYTHONPATH=$(CURDIR)/src $(BIN)/python bench/eval.py
 
 eval-hierarchy: bench-setup bench-setup-toponymy
 	$(BIN)/python bench/eval_hierarchy.py

@@ -21,8 +21,11 @@ BENCH = ROOT / "bench"
 DATA = BENCH / "data"  # corpora, embeddings, inputs (gitignored)
 WORK = BENCH / "work"  # per-run DuckDB files, dbt target dirs, JSON of single runs (gitignored)
 RESULTS = BENCH / "results"  # the committed reports
-OUR_PYTHON = ROOT / ".venv" / "bin" / "python"
+# The pipeline's venv: the repo's .venv, or another one's python given as OUR_PYTHON (the
+# Makefile passes $(BIN)/python, so `make eval VENV=...` runs dbt from that venv).
+OUR_PYTHON = Path(os.environ.get("OUR_PYTHON") or ROOT / ".venv" / "bin" / "python")
 BERTOPIC_PYTHON = BENCH / ".venv-bertopic" / "bin" / "python"
+TOPONYMY_PYTHON = BENCH / ".venv-toponymy" / "bin" / "python"
 POLL_SECONDS = 0.1
 
 # Every process started by the harness runs offline, like the Makefile's.
@@ -155,6 +158,40 @@ def run_bertopic(source: Path, run_dir: Path, *, name: str = "bertopic") -> dict
     result.update(read_json(output))
     log(
         f"BERTopic: fit_transform {result['seconds']['fit_transform']:.1f}s, "
+        f"peak RSS {measured.peak_rss_bytes / 1e9:.2f} GB"
+    )
+    return result
+
+
+def run_toponymy(npz: Path, run_dir: Path, *, name: str = "toponymy") -> dict[str, Any]:
+    """Fit Toponymy's ``ToponymyClusterer()`` (``run_toponymy.py`` in its own venv) on the
+    ``points`` and ``vectors`` of ``npz``, measured like ours: wall of the subprocess, peak RSS
+    of its tree; plus what the script wrote (every layer's labels, fit seconds, versions)."""
+    output = run_dir / f"{name}.json"
+    output.unlink(missing_ok=True)
+    cmd = [str(TOPONYMY_PYTHON), str(BENCH / "run_toponymy.py"), "--input", str(npz)]
+    env = {
+        "NUMBA_CACHE_DIR": str(BENCH / ".venv-toponymy" / "numba-cache"),
+        # toponymy imports litellm, which otherwise fetches its model price list online
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    }
+    log(f"Toponymy on {npz.name} -> {run_dir}")
+    measured = run_monitored(
+        [*cmd, "--output", str(output)], env=env, log_path=run_dir / f"{name}.log"
+    )
+    result: dict[str, Any] = {
+        "returncode": measured.returncode,
+        "wall_seconds": measured.wall_seconds,
+        "peak_rss_bytes": measured.peak_rss_bytes,
+        "log": measured.log_path,
+    }
+    if measured.returncode != 0 or not output.exists():
+        result["error"] = tail(measured.log_path)
+        log(f"Toponymy failed (exit {measured.returncode}); see {measured.log_path}")
+        return result
+    result.update(read_json(output))
+    log(
+        f"Toponymy: fit {result['fit_seconds']:.1f}s, {len(result['layers'])} layers, "
         f"peak RSS {measured.peak_rss_bytes / 1e9:.2f} GB"
     )
     return result

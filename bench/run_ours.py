@@ -6,7 +6,9 @@ builds in the same --run-dir, like a user rebuilding in place). It measures the 
 the whole ``dbt build`` (dbt start-up included), the peak RSS of its process tree (polled every
 0.1 s), each model's ``execution_time`` from ``run_results.json``, and then reads the results
 from the DuckDB file: ``rpt_cluster_metrics``, the cluster of every text
-(``fct_text_clusters``) scored against the input's ``label`` column, row counts of the caches
+(``fct_text_clusters``) scored against the input's ``label`` column, every level of the topic
+hierarchy (``fct_text_topics``; level 0 = the clusters) scored the same way with the headline
+level of ``dim_topics`` (``is_headline_level``), row counts of the caches
 and how each text got its projection / cluster (``int_texts_projected.projection_source``,
 ``int_texts_clustered.assigned_by``, when the pipeline has those columns).
 
@@ -88,6 +90,8 @@ def run_pipeline(
         "DBT_PROFILES_DIR": str(ROOT),
         "NUMBA_CACHE_DIR": str(ROOT / ".cache" / "numba"),
         "DBT_DUCKDB_PATH": str(database.resolve()),
+        # The Python models import this checkout's library, whichever venv runs dbt.
+        "PYTHONPATH": str(ROOT / "src"),
     }
     (target / "run_results.json").unlink(missing_ok=True)
     log(f"ours: dbt build {name} on {source.name} -> {run_dir}")
@@ -184,9 +188,36 @@ def read_database(database: Path, source: Path) -> dict[str, Any]:
             "on f.text_id = cast(s.id as varchar)"
         ).fetchall()
         out["scores"] = scores([r[1] for r in joined], [r[0] for r in joined])
+        if {"fct_text_topics", "dim_topics"} <= tables:
+            out.update(topic_levels(con, source))
         return out
     finally:
         con.close()
+
+
+def topic_levels(con: Any, source: Path) -> dict[str, Any]:
+    """Every level of ``fct_text_topics`` scored against ``source``'s ``label`` (noise -1 its
+    own group, as :func:`scores.scores`), and the headline level of ``dim_topics``."""
+    rows = con.sql(
+        "select t.level, t.topic_id, cast(s.label as varchar) as label "
+        f"from fct_text_topics t join read_parquet('{source.resolve()}') s "
+        "on t.text_id = cast(s.id as varchar) order by t.level, t.text_id"
+    ).fetchall()
+    by_level: dict[int, tuple[list[str], list[int]]] = {}
+    for level, topic, label in rows:
+        reference, predicted = by_level.setdefault(int(level), ([], []))
+        reference.append(label)
+        predicted.append(int(topic))
+    headline = con.sql(
+        "select distinct level from dim_topics where is_headline_level order by level"
+    ).fetchall()
+    return {
+        "levels": [
+            {"level": level, **scores(reference, predicted)}
+            for level, (reference, predicted) in sorted(by_level.items())
+        ],
+        "headline_levels": [int(r[0]) for r in headline],
+    }
 
 
 def main() -> None:
