@@ -15,13 +15,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import InvalidReplyError
-from .prompts import (
-    LLMSettings,
-    parse_group_labels,
-    parse_labels,
-    relabel_schema,
-    response_schema,
-)
+from .prompts import LLMSettings
+from .replies import parse_group_labels, parse_labels, relabel_schema, response_schema
 from .transport import Fatal, Retryable, RetryPolicy
 
 

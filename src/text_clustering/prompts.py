@@ -1,6 +1,6 @@
-"""What the LLM is asked and how its replies are read: the settings that change a reply,
-the prompt templates (module constants with placeholders), their builders, the JSON schemas
-of the replies, the lenient parsers, and the cache key of a request.
+"""What the LLM is asked: the settings that change a reply, the prompt templates (module
+constants with placeholders), their builders, and the cache key of a request. How replies
+are read: :mod:`~text_clustering.replies`.
 
 Pure functions of their arguments: nothing here talks to an endpoint (see
 :mod:`~text_clustering.labeller`) or to a table (see :mod:`~text_clustering.steps`).
@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .config import is_unset, read_bool, read_float, read_int, read_str
-from .errors import ConfigError, InvalidReplyError
+from .errors import ConfigError
 
 SYSTEM_PROMPT = (
     "You are an expert at reading a group of related texts and naming what they have in "
@@ -94,8 +93,6 @@ RELABEL_GROUP = """
 
 MAX_LABEL_CHARS = 80
 MAX_WORDS = 6
-# Quotes (ASCII and typographic) and punctuation stripped from both ends of a label.
-_STRIP = " \"'.,;:-\u201c\u201d\u2018\u2019"
 
 
 @dataclass(frozen=True)
@@ -157,56 +154,6 @@ class LLMSettings:
                 "use_default_structured_output", given.get("use_default_structured_output", True)
             ),
         )
-
-
-def response_schema(n: int) -> dict[str, Any]:
-    """JSON schema of a reply: ``{"labels": [exactly n strings]}``."""
-    return {
-        "type": "json_schema",
-        "json_schema": {
-            "name": "cluster_labels",
-            "strict": True,
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "labels": {
-                        "type": "array",
-                        "items": {"type": "string"},
-                        "minItems": n,
-                        "maxItems": n,
-                    }
-                },
-                "required": ["labels"],
-                "additionalProperties": False,
-            },
-        },
-    }
-
-
-def relabel_schema(k: int, n: int) -> dict[str, Any]:
-    """JSON schema of a relabel reply: ``{"groups": [k x {"group": i, "labels": [n]}]}``."""
-    labels = {"type": "array", "items": {"type": "string"}, "minItems": n, "maxItems": n}
-    group = {
-        "type": "object",
-        "properties": {"group": {"type": "integer"}, "labels": labels},
-        "required": ["group", "labels"],
-        "additionalProperties": False,
-    }
-    return {
-        "type": "json_schema",
-        "json_schema": {
-            "name": "cluster_relabels",
-            "strict": True,
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "groups": {"type": "array", "items": group, "minItems": k, "maxItems": k}
-                },
-                "required": ["groups"],
-                "additionalProperties": False,
-            },
-        },
-    }
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -373,76 +320,3 @@ def request_hash(user_prompt: str, settings: LLMSettings) -> str:
         "structured": settings.use_structured_output,
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
-
-
-_FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
-
-
-def parse_labels(content: str | None, n: int) -> list[str]:
-    """Read ``{"labels": [...]}`` leniently (code fences, text around the JSON) and validate.
-
-    Raises :class:`~text_clustering.errors.InvalidReplyError` saying what is wrong when the
-    reply is not exactly n usable labels.
-    """
-    data = _reply_json(content)
-    labels = data.get("labels") if isinstance(data, dict) else None
-    if not isinstance(labels, list):
-        raise InvalidReplyError('the reply has no "labels" list')
-    cleaned = [clean_label(x) for x in labels if isinstance(x, str)]
-    cleaned = [x for x in cleaned if x]
-    if len(cleaned) != n:
-        raise InvalidReplyError(f"expected {n} non-empty labels, got {len(cleaned)}")
-    return cleaned
-
-
-def _reply_json(content: str | None) -> Any:
-    """The JSON object in a reply, found leniently (code fences, text around it)."""
-    if not content or not content.strip():
-        raise InvalidReplyError("empty reply")
-    text = _FENCE.sub("", content.strip())
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
-        raise InvalidReplyError("no JSON object in the reply")
-    try:
-        return json.loads(text[start : end + 1])
-    except json.JSONDecodeError as exc:
-        raise InvalidReplyError(f"malformed JSON ({exc.msg})") from None
-
-
-def parse_group_labels(content: str | None, k: int, n: int) -> list[list[str]]:
-    """Read a relabel reply ``{"groups": [{"group": i, "labels": [...]}, ...]}`` leniently,
-    as :func:`parse_labels` does: exactly ``k`` groups of ``n`` usable labels, returned in
-    group order 1..k (by the ``group`` numbers when they are 1..k, else as listed).
-
-    Raises :class:`~text_clustering.errors.InvalidReplyError` saying what is wrong.
-    """
-    data = _reply_json(content)
-    groups = data.get("groups") if isinstance(data, dict) else None
-    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
-        raise InvalidReplyError('the reply has no "groups" list of objects')
-    if len(groups) != k:
-        raise InvalidReplyError(f"expected {k} groups, got {len(groups)}")
-    numbers = [g.get("group") for g in groups]
-    if sorted(x for x in numbers if isinstance(x, int)) == list(range(1, k + 1)):
-        groups = sorted(groups, key=lambda g: g["group"])
-    out = []
-    for i, group in enumerate(groups, start=1):
-        labels = group.get("labels")
-        if not isinstance(labels, list):
-            raise InvalidReplyError(f'group {i} has no "labels" list')
-        cleaned = [x for x in (clean_label(y) for y in labels if isinstance(y, str)) if x]
-        if len(cleaned) != n:
-            raise InvalidReplyError(
-                f"expected {n} non-empty labels for group {i}, got {len(cleaned)}"
-            )
-        out.append(cleaned)
-    return out
-
-
-def clean_label(label: str) -> str:
-    """Plain, short text: no markup, quotes or newlines; at most ``MAX_LABEL_CHARS``."""
-    text = re.sub(r"[`*_#>\[\]{}]", "", label)
-    text = " ".join(text.split()).strip(_STRIP)
-    if len(text) > MAX_LABEL_CHARS:
-        text = text[: MAX_LABEL_CHARS - 1].rstrip() + "…"
-    return text

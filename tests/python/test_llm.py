@@ -9,14 +9,12 @@ from text_clustering import (
     LLMSettings,
     client_from_env,
 )
-from text_clustering.prompts import (
-    build_prompt,
-    build_relabel_prompt,
+from text_clustering.prompts import build_prompt, build_relabel_prompt, request_hash
+from text_clustering.replies import (
     clean_label,
     parse_group_labels,
     parse_labels,
     relabel_schema,
-    request_hash,
     response_schema,
 )
 
