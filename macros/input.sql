@@ -40,6 +40,15 @@
 
 
 {#-
+    The input with `source_row`, its rows numbered in input order (DuckDB keeps file order).
+    stg_texts and stg_text_vectors both read it, so their rows pair up by source_row.
+-#}
+{% macro text_clustering_numbered_source() %}
+    (select row_number() over () as source_row, * from {{ text_clustering_source() }})
+{% endmacro %}
+
+
+{#-
     A column named by a var, checked against the input's columns (at run time) and quoted.
     An unknown name stops the build with the list of columns that do exist.
 -#}
@@ -75,14 +84,6 @@
             ~ "'. Set it with --vars '{" ~ var_name ~ ": 10}'") }}
     {%- endif -%}
     {{ return(parsed) }}
-{% endmacro %}
-
-
-{#- SQL for var default_label repeated var n times, as a VARCHAR[] literal. -#}
-{% macro text_clustering_default_labels() %}
-    {%- set label = "'" ~ (var('default_label') | string | replace("'", "''")) ~ "'" -%}
-    {%- set n = text_clustering_int_var('n', minimum=1) -%}
-    {{ return("list_transform(range(" ~ n ~ "), lambda i: " ~ label ~ ")::varchar[]") }}
 {% endmacro %}
 
 

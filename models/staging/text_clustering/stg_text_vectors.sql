@@ -8,19 +8,10 @@
 
 with
 
-source as (
-
-    select * from {{ text_clustering_source() }}
-
-),
-
 numbered as (
 
-    -- the rows in input order (DuckDB keeps file order), numbered as in stg_texts
-    select
-        row_number() over () as source_row,
-        *
-    from source
+    -- the rows in input order, numbered as in stg_texts (one macro numbers both)
+    select * from {{ text_clustering_numbered_source() }}
 
 ),
 

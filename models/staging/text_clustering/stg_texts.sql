@@ -15,19 +15,10 @@
 
 with
 
-source as (
-
-    select * from {{ text_clustering_source() }}
-
-),
-
 numbered as (
 
-    -- the rows in input order (DuckDB keeps file order), numbered as in stg_text_vectors
-    select
-        row_number() over () as source_row,
-        *
-    from source
+    -- the rows in input order, numbered as in stg_text_vectors (one macro numbers both)
+    select * from {{ text_clustering_numbered_source() }}
 
 ),
 
