@@ -148,3 +148,57 @@ def test_layer_means_weight_by_size_and_skip_unscored_labels():
     mean, weighted = layer_means(np.array([1.0, 0.5, np.nan]), np.array([3, 1, 100]))
     assert mean == 0.75 and weighted == (3 * 1.0 + 0.5) / 4
     assert layer_means(np.array([np.nan]), np.array([1])) == (None, None)
+
+
+def _topic(level, topic, parent, n, label, keywords):
+    return {
+        "topic_key": f"{level}:{topic}",
+        "level": level,
+        "topic_id": topic,
+        "parent_topic_id": parent,
+        "n_texts": n,
+        "summary_label": label,
+        "model_name": "c-tf-idf",
+        "top_keywords": keywords,
+    }
+
+
+TOPIC_ROWS = [
+    _topic(0, -1, -1, 1, "Unclassified", []),
+    _topic(0, 0, 0, 3, "right", ["right"]),
+    _topic(0, 1, 0, 2, "wrong", ["upward", "upwards"]),
+    _topic(1, -1, None, 1, "Unclassified", []),
+    _topic(1, 0, None, 5, "both", ["right"]),
+]
+AXES = {"right": [1.0, 0.0], "upward": [0.0, 1.0], "wrong": [0.0, -1.0], "both": [1.0, 1.0]}
+
+
+def test_label_quality_rows_score_the_label_shown_and_the_keyword_label_per_level():
+    from text_clustering.steps.reports import label_quality_table
+
+    clusters = np.array([0, 0, 0, 1, 1, -1])  # the last text is noise: one of the others
+    embed = lambda labels: np.array([AXES[x] for x in labels])  # noqa: E731
+    rows = label_quality_table(TOPIC_ROWS, clusters, TEXTS, embed, model_name="m").to_pylist()
+    by_key = {r["topic_key"]: r for r in rows}
+    assert by_key["0:0"]["label_auc"] == 1.0 and by_key["0:0"]["keyword_label"] == "right"
+    # cluster 1's texts (0.0, 1.0), (0.2, 0.9) against (1, 0), (.9, .1), (.8, .3), (.1, .7)
+    assert by_key["0:1"]["label_auc"] < 0.5 < by_key["0:1"]["keyword_label_auc"]
+    assert by_key["0:1"]["keyword_label"] == "upward"  # "upwards": a plural twin
+    assert by_key["0:-1"]["label_auc"] is None and by_key["1:0"]["label_auc"] is not None
+    level0 = (by_key["0:0"]["label_auc"] + by_key["0:1"]["label_auc"]) / 2
+    assert by_key["0:-1"]["level_label_auc"] == pytest.approx(level0)
+    weighted = (3 * by_key["0:0"]["label_auc"] + 2 * by_key["0:1"]["label_auc"]) / 5
+    assert by_key["0:1"]["level_label_auc_weighted"] == pytest.approx(weighted)
+    assert {r["embedding_model"] for r in rows} == {"m"} and not any(r["skip_reason"] for r in rows)
+
+
+def test_label_quality_says_why_when_the_labels_cannot_be_embedded():
+    from text_clustering.steps.reports import _embed_labels, label_quality_table
+
+    reason = _embed_labels(["right"], "openai:text-embedding-3-small", "vec", 384, 8)
+    assert "embedding_column='vec'" in reason and "sentence-transformers" in reason
+    clusters = np.array([0, 0, 0, 1, 1, -1])
+    rows = label_quality_table(TOPIC_ROWS, clusters, TEXTS, lambda _: reason, model_name="m")
+    assert set(rows["skip_reason"].to_pylist()) == {reason}
+    assert rows["label_auc"].null_count == rows.num_rows == 5
+    assert set(rows["embedding_model"].to_pylist()) == {None}
