@@ -208,26 +208,34 @@ def label_retrieval_auc(
     ``text_vectors`` ``(n, d)`` and ``label_vectors`` ``(k, d)`` embeddings of one model
     (normalised here); ``text_topics`` ``(n,)`` each text's topic; ``label_topics`` ``(k,)``
     the topic each label names. Texts of topics without a label (noise) count as others.
-    Above ``max_positives`` texts of a topic, or ``max_negatives`` others, a uniform sample
-    of them is scored, drawn from one permutation seeded by ``random_state`` (the same
-    inputs give the same numbers). Returns ``(k,)`` float64, NaN for a label whose topic
-    has no text or that has no other text to compare with.
+    Large inputs are sampled, from one permutation seeded by ``random_state`` (the same
+    inputs give the same numbers): a topic's first ``max_positives`` texts in it, and as
+    others the texts of other topics among its first ``max_negatives``. Returns ``(k,)``
+    float64, NaN for a label whose topic has no text or that has no other text to compare
+    with. Cost: one ``(max_negatives, d) @ (d, k)`` product and ``max_positives`` rows per
+    label, whatever ``n``.
     """
     text_topics = np.asarray(text_topics)
     label_topics = np.asarray(label_topics)
     out = np.full(label_topics.size, np.nan)
     if not text_topics.size or not label_topics.size:
         return out
-    texts = _unit(np.asarray(text_vectors, dtype=np.float32))
     labels = _unit(np.asarray(label_vectors, dtype=np.float32))
     order = np.random.RandomState(random_state).permutation(text_topics.size)
+    pool = order[:max_negatives]
+    pool_topics = text_topics[pool]
+    pool_scores = _unit(np.asarray(text_vectors[pool], dtype=np.float32)) @ labels.T
     shuffled = text_topics[order]
+    grouped = np.argsort(shuffled, kind="stable")  # by topic, permutation order within
+    grouped_topics = shuffled[grouped]
     for j, topic in enumerate(label_topics.tolist()):
-        own = shuffled == topic
-        positives = order[np.flatnonzero(own)[:max_positives]]
-        negatives = order[np.flatnonzero(~own)[:max_negatives]]
+        lo = int(np.searchsorted(grouped_topics, topic, side="left"))
+        hi = int(np.searchsorted(grouped_topics, topic, side="right"))
+        positives = np.sort(order[grouped[lo : min(hi, lo + max_positives)]])
+        negatives = pool_scores[pool_topics != topic, j]
         if positives.size and negatives.size:
-            out[j] = _auc(texts[positives] @ labels[j], texts[negatives] @ labels[j])
+            own = _unit(np.asarray(text_vectors[positives], dtype=np.float32)) @ labels[j]
+            out[j] = _auc(own, negatives)
     return out
 
 
