@@ -180,7 +180,26 @@ def markdown(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
         "topic's own texts above the others (1 = all first, 0.5 = chance), as",
         "`rpt_label_quality` reports it. Per level: mean over the topics (unweighted /",
         "weighted by size). Level 0 = the clusters. Keyword time: counting and ranking the",
-        "terms of every level.",
+        "terms of every level. The labels scored are the first keyword label of each",
+        "topic, before the pipeline makes colliding labels distinct.",
+        "",
+    ]
+    names = list(results[0]["variants"]) if results else []
+    overall = {
+        name: [_all_levels(r["variants"][name]) for r in results if name in r["variants"]]
+        for name in names
+    }
+    best = max(names, key=lambda name: float(np.mean(overall[name])), default=None)
+    lines += [
+        "## Summary: mean AUC over all levels",
+        "",
+        table(
+            ["variant", *(r["corpus"] for r in results), "mean"],
+            [[n, *map(fmt, overall[n]), fmt(float(np.mean(overall[n])))] for n in names],
+        ),
+        "",
+        f"Highest mean: `{best}`. The pipeline's default (keywords.py `NGRAM_RANGE`,"
+        " `MIN_TEXTS`, `MIN_TEXT_SHARE`, `MIN_LIFT`, `distinct_terms`) is `default`.",
         "",
     ]
     for result in results:
@@ -191,8 +210,7 @@ def markdown(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
         rows = []
         for name, v in variants.items():
             cells = [f"{fmt(r['mean'])} / {fmt(r['weighted'])}" for r in v["levels"]]
-            overall = np.mean([r["mean"] for r in v["levels"] if r["mean"] is not None])
-            rows.append([name, *cells, fmt(float(overall)), f"{v['keyword_seconds']:.1f} s"])
+            rows.append([name, *cells, fmt(_all_levels(v)), f"{v['keyword_seconds']:.1f} s"])
         lines += [f"## {result['corpus']} ({result['n_texts']} texts)", "", table(header, rows)]
         shown = [v for v in ("baseline", "default") if v in variants]
         ids = list(variants[shown[0]]["examples"])[:12]
@@ -208,6 +226,11 @@ def markdown(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
         ]
     lines += [machine_markdown(info, None)]
     return "\n".join(lines)
+
+
+def _all_levels(variant: dict[str, Any]) -> float:
+    """The unweighted mean over the levels of their mean AUC."""
+    return float(np.mean([r["mean"] for r in variant["levels"] if r["mean"] is not None]))
 
 
 def main() -> None:
