@@ -80,6 +80,7 @@ def test_unchanged_rebuild_reuses_everything(builds):
     for model in (
         "int_cluster_keywords",
         "rpt_cluster_metrics",
+        "rpt_label_quality",
         "rpt_text_clusters_figure",
         "rpt_text_clusters_report",
     ):
