@@ -32,7 +32,8 @@ TOKEN_PATTERN = r"(?u)\b[^\W\d_][\w+#-]*[\w+#]\b"
 # The offline labels' terms (measured in bench/results/labels.md): phrases of two words as
 # well as words; a term counts as distinctive when it is in enough of the class's texts and
 # clearly more frequent in the class than overall (other terms are used only when too few
-# are left); a phrase is kept only when it is more concentrated in the class than its words.
+# are left); a phrase is kept only when in MIN_TEXTS of the class's texts and at least as
+# concentrated in the class as each of its words (else its words say as much).
 NGRAM_RANGE = (1, 2)
 MIN_TEXTS = 2  # a distinctive term is in at least this many texts of the class ...
 MIN_TEXT_SHARE = 0.05  # ... and this share of them (a class of one text: that text)
