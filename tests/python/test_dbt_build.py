@@ -241,7 +241,16 @@ def test_embeddings_through_an_openai_compatible_endpoint_are_cached(corpus, tmp
         env = {"OPENAI_BASE_URL": url}
         ok(run_dbt(tmp_path, database, "build", vars={**variables, "llm_model": "m"}, env=env))
         n_texts = query(database, "select count(*) from stg_texts where is_embeddable")[0][0]
-        assert state.embedded_texts == n_texts - 1  # the repeated text is embedded once
+        # rpt_label_quality embeds the labels with the texts' model, through the endpoint too
+        labels = query(
+            database,
+            "select count(distinct label), bool_and(embedding_model = 'openai:fake-embed') "
+            "from rpt_label_quality, unnest([summary_label, keyword_label]) as t(label) "
+            "where topic_id <> -1",
+        )[0]
+        assert labels[1] and labels[0] > 0
+        # the repeated text is embedded once
+        assert state.embedded_texts == n_texts - 1 + labels[0]
         assert query(database, "select distinct typeof(embedding) from int_texts_embedded") == [
             ("FLOAT[32]",)
         ]
