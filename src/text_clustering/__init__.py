@@ -53,6 +53,7 @@ _EXPORTS = {
     "embedded_texts": "steps",
     "embedding_cache": "steps",
     "export_marts": "steps",
+    "label_quality": "steps",
     "name_clusters": "steps",
     "name_topics": "steps",
     "topic_keywords": "steps",

@@ -182,3 +182,84 @@ def metrics_table(
     reference = texts[reference_column].to_pylist() if reference_column else None
     row = clustering_metrics(labels, points, reference, random_state=random_state)
     return pa.Table.from_pylist([row], schema=METRICS_SCHEMA)
+
+
+# --- label quality: how well a label retrieves its own texts ---------------------------------
+
+LABEL_MAX_POSITIVES = 500  # a topic's texts scored per label (a fixed-seed sample above)
+LABEL_MAX_NEGATIVES = 5000  # other texts scored per label (a fixed-seed sample above)
+
+
+def label_retrieval_auc(
+    text_vectors: np.ndarray,
+    text_topics: np.ndarray,
+    label_vectors: np.ndarray,
+    label_topics: np.ndarray,
+    *,
+    max_positives: int = LABEL_MAX_POSITIVES,
+    max_negatives: int = LABEL_MAX_NEGATIVES,
+    random_state: int = 42,
+) -> np.ndarray:
+    """Per label, the ROC AUC of ranking its own topic's texts above the other texts by
+    cosine similarity to the label: the probability that a random text of the topic is
+    closer to the label than a random text of another topic (ties count half). 1.0: the
+    label's own texts all come first; ~0.5: the label says nothing about them.
+
+    ``text_vectors`` ``(n, d)`` and ``label_vectors`` ``(k, d)`` embeddings of one model
+    (normalised here); ``text_topics`` ``(n,)`` each text's topic; ``label_topics`` ``(k,)``
+    the topic each label names. Texts of topics without a label (noise) count as others.
+    Large inputs are sampled, from one permutation seeded by ``random_state`` (the same
+    inputs give the same numbers): a topic's first ``max_positives`` texts in it, and as
+    others the texts of other topics among its first ``max_negatives``. Returns ``(k,)``
+    float64, NaN for a label whose topic has no text or that has no other text to compare
+    with. Cost: one ``(max_negatives, d) @ (d, k)`` product and ``max_positives`` rows per
+    label, whatever ``n``.
+    """
+    text_topics = np.asarray(text_topics)
+    label_topics = np.asarray(label_topics)
+    out = np.full(label_topics.size, np.nan)
+    if not text_topics.size or not label_topics.size:
+        return out
+    labels = _unit(np.asarray(label_vectors, dtype=np.float32))
+    order = np.random.RandomState(random_state).permutation(text_topics.size)
+    pool = order[:max_negatives]
+    pool_topics = text_topics[pool]
+    pool_scores = _unit(np.asarray(text_vectors[pool], dtype=np.float32)) @ labels.T
+    shuffled = text_topics[order]
+    grouped = np.argsort(shuffled, kind="stable")  # by topic, permutation order within
+    grouped_topics = shuffled[grouped]
+    for j, topic in enumerate(label_topics.tolist()):
+        lo = int(np.searchsorted(grouped_topics, topic, side="left"))
+        hi = int(np.searchsorted(grouped_topics, topic, side="right"))
+        positives = np.sort(order[grouped[lo : min(hi, lo + max_positives)]])
+        negatives = pool_scores[pool_topics != topic, j]
+        if positives.size and negatives.size:
+            own = _unit(np.asarray(text_vectors[positives], dtype=np.float32)) @ labels[j]
+            out[j] = _auc(own, negatives)
+    return out
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, np.finfo(np.float32).tiny)
+
+
+def _auc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """Mann-Whitney ROC AUC of ``positive`` over ``negative`` scores, ties counting half."""
+    negative = np.sort(negative)
+    below = np.searchsorted(negative, positive, side="left")
+    tied = np.searchsorted(negative, positive, side="right") - below
+    return float((below + 0.5 * tied).sum() / (positive.size * negative.size))
+
+
+def layer_means(auc: np.ndarray, sizes: np.ndarray) -> tuple[float | None, float | None]:
+    """``(mean, size-weighted mean)`` of the defined (non-NaN) AUCs of one layer; None when
+    no label of the layer was scored."""
+    auc = np.asarray(auc, dtype=np.float64)
+    sizes = np.asarray(sizes, dtype=np.float64)
+    scored = ~np.isnan(auc)
+    if not scored.any():
+        return None, None
+    weights = sizes[scored]
+    weighted = float((auc[scored] * weights).sum() / weights.sum()) if weights.sum() > 0 else None
+    return float(auc[scored].mean()), weighted

@@ -22,6 +22,8 @@ from conftest import REPO
 from dbt_helpers import SENTINEL_KEY, mart, ok, query, run_dbt
 from fake_openai import MODEL_REPORTED, serve
 
+from text_clustering.keywords import label_key
+
 SECTIONS = ["fonts", "games", "mail", "database", "hamradio"]
 NO_WORDS = [None, "", "   ", "?!… 🙂"]
 
@@ -181,10 +183,33 @@ def test_offline_labels_are_keywords_of_the_cluster(file_build):
     )
     assert {r[0] for r in rows} == {"c-tf-idf"}
     for _, label, keywords in rows:
-        assert label.split(", ")[0] == keywords[0]
+        # the best keyword leads, or the phrase that holds it ("logging" -> "logging program")
+        first = label.split(", ")[0]
+        assert first in keywords and label_key(keywords[0]) <= label_key(first)
     assert (
         "labelling" in result.stderr + result.stdout and "c-tf-idf" in result.stdout + result.stderr
     )
+
+
+def test_label_quality_scores_every_cluster_and_topic_label(file_build):
+    _, database, _, _ = file_build
+    rows = query(
+        database,
+        "select topic_key, topic_id, model_name, label_auc, keyword_label_auc, "
+        "level_label_auc, level_label_auc_weighted, skip_reason, level from rpt_label_quality",
+    )
+    assert sorted(r[0] for r in rows) == sorted(
+        r[0] for r in query(database, "select topic_key from dim_topics")
+    )
+    scored = [r for r in rows if r[1] != -1]
+    assert {r[8] for r in scored} == {r[8] for r in rows}  # every level
+    assert all(0 <= r[3] <= 1 and 0 <= r[4] <= 1 and r[7] is None for r in scored)
+    assert all(r[3] is None for r in rows if r[1] == -1)  # noise is not scored
+    assert {r[2] for r in scored} == {"c-tf-idf"}
+    clusters = [r for r in scored if r[8] == 0]
+    # keyword labels of five Debian sections find their own texts far better than chance
+    assert clusters[0][5] == pytest.approx(sum(r[3] for r in clusters) / len(clusters))
+    assert clusters[0][5] > 0.8
 
 
 def test_repeated_texts_get_distinct_stable_ids(file_build):
@@ -218,7 +243,16 @@ def test_embeddings_through_an_openai_compatible_endpoint_are_cached(corpus, tmp
         env = {"OPENAI_BASE_URL": url}
         ok(run_dbt(tmp_path, database, "build", vars={**variables, "llm_model": "m"}, env=env))
         n_texts = query(database, "select count(*) from stg_texts where is_embeddable")[0][0]
-        assert state.embedded_texts == n_texts - 1  # the repeated text is embedded once
+        # rpt_label_quality embeds the labels with the texts' model, through the endpoint too
+        labels = query(
+            database,
+            "select count(distinct label), bool_and(embedding_model = 'openai:fake-embed') "
+            "from rpt_label_quality, unnest([summary_label, keyword_label]) as t(label) "
+            "where topic_id <> -1",
+        )[0]
+        assert labels[1] and labels[0] > 0
+        # the repeated text is embedded once
+        assert state.embedded_texts == n_texts - 1 + labels[0]
         assert query(database, "select distinct typeof(embedding) from int_texts_embedded") == [
             ("FLOAT[32]",)
         ]
@@ -260,6 +294,13 @@ def test_table_input_with_own_ids_and_vectors(file_build, table_database):
     _, file_database, _, _ = file_build
     # Same texts, same vectors: same clusters and labels as the file build, under the same ids.
     assert mart(table_database) == mart(file_database)
+    # the input's own vectors: labels embedded with var embedding_model (its dimension fits)
+    quality = query(
+        table_database,
+        "select distinct embedding_model, skip_reason, level_label_auc is not null "
+        "from rpt_label_quality",
+    )
+    assert quality == [("all-MiniLM-L6-v2", None, True)]
 
 
 def llm_build(tmp_path, database, url, *args, key=SENTINEL_KEY, **variables):
@@ -294,6 +335,14 @@ def test_llm_labels_over_http_cached_and_the_key_never_leaks(table_database, tmp
             "from dim_clusters join int_clusters_labelled using (cluster_label, summary_labels, "
             "model_name, label_status) where not is_noise",
         )
+        # label quality is measured for the LLM's labels and the keyword labels alike
+        quality = query(
+            table_database,
+            "select model_name, label_auc, keyword_label_auc from rpt_label_quality "
+            "where level = 0 and topic_id <> -1",
+        )
+        assert len(quality) == len(clusters)
+        assert all(r[0] == MODEL_REPORTED and 0 <= r[1] <= 1 and 0 <= r[2] <= 1 for r in quality)
         assert state.label_calls == len(clusters) >= 3
         assert all(r[2] == MODEL_REPORTED and len(r[1]) == 2 and r[3] == "ok" for r in clusters)
         assert all(h.get("authorization") == f"Bearer {SENTINEL_KEY}" for h in state.headers)

@@ -91,6 +91,7 @@ def test_unchanged_rebuild_reuses_everything(builds):
         "int_topic_keywords",
         "int_cluster_keywords",
         "rpt_cluster_metrics",
+        "rpt_label_quality",
         "rpt_text_clusters_figure",
         "rpt_text_clusters_report",
     ):

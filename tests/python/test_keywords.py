@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 from text_clustering.keywords import (
@@ -7,10 +8,13 @@ from text_clustering.keywords import (
     class_tfidf,
     collision_groups,
     disambiguate,
+    distinct_terms,
     keyword_labels,
     label_from_keywords,
     label_key,
     labels_collide,
+    term_counts,
+    top_terms,
 )
 
 DOCS = [
@@ -166,3 +170,71 @@ def test_disambiguate_is_deterministic_whatever_the_input_order():
     backward = disambiguate(dict(reversed(labels.items())), dict(reversed(keywords.items())))
     assert forward == backward
     assert [forward[c].added_terms for c in (1, 2, 3)] == [("chess",), ("cards",), ("dice",)]
+
+
+# --- phrases, distinctive terms, near-duplicates (issue #14) ---------------------------------
+
+EDITORS = ["a text editor for the console", "text editor with syntax colours", "text editor"]
+BOOKS = ["text of a book", "the text, read aloud", "a text reader"]
+
+
+def test_a_frequent_phrase_more_concentrated_than_its_words_is_kept_and_leads_the_label():
+    keywords = class_tfidf(EDITORS + BOOKS, [0, 0, 0, 1, 1, 1])
+    assert "text editor" in keywords[0]
+    assert keyword_labels(keywords[0])[0].startswith("text editor, ")  # not "editor, text"
+    assert not any(" " in term for term in keywords[1])  # no phrase in two of its texts
+
+
+def test_phrases_are_dropped_when_rare_or_less_concentrated_than_a_word():
+    docs = ["open source chess", "open source chess engine", "source code chess"]
+    docs += ["open source dice", "open source dice game", "open door"]
+    keywords = class_tfidf(docs, [0, 0, 0, 1, 1, 1])
+    # "open source" is half in each class, "source" 3 of 5 in class 0, "open" 3 of 5 in 1
+    assert "open source" not in keywords[0] + keywords[1]
+    assert "chess engine" not in keywords[0]  # in one text only
+    assert "source code" not in keywords[0]
+
+
+def test_phrases_never_span_punctuation_or_stop_words():
+    docs = ["editor, text", "editor of text", "editor (text)", "editor; text"]
+    keywords = class_tfidf(docs + ["dice game"] * 4, [0] * 4 + [1] * 4)
+    assert "editor text" not in keywords[0]
+    assert "dice game" in keywords[1]
+
+
+def test_words_of_few_texts_or_spread_evenly_go_after_distinctive_ones():
+    web = ["uwsgi uwsgi uwsgi uwsgi uwsgi proxy", "web proxy server", "http proxy server"]
+    web += ["web server cache", "package proxy"]
+    other = ["package chess board", "package dice board", "board game package"]
+    keywords = class_tfidf(web + other, [0] * 5 + [1] * 3)
+    # uwsgi is the most frequent word of class 0 but in one text; package is everywhere
+    assert keywords[0][:2] == ["proxy", "server"]
+    assert keywords[0].index("uwsgi") > keywords[0].index("web")
+    assert keywords[0].index("package") > keywords[0].index("web")
+    # with the filters off, the order is plain c-TF-IDF again: uwsgi first
+    off = class_tfidf(web + other, [0] * 5 + [1] * 3, min_texts=0, min_text_share=0, min_lift=0)
+    assert off[0][0] == "uwsgi"
+
+
+def test_distinct_terms_skip_near_duplicates_and_let_a_phrase_replace_its_word():
+    assert distinct_terms(["editor", "text editor", "text", "emacs"]) == ["text editor", "emacs"]
+    assert distinct_terms(["python", "python3", "compile", "compiler", "fonts", "font"]) == [
+        "python",
+        "compile",
+        "fonts",
+    ]
+    assert distinct_terms(["text", "editor", "text editor", "vim"]) == ["text", "editor", "vim"]
+    assert distinct_terms(["free software", "software", "free"]) == ["free software"]
+
+
+def test_topic_counts_are_the_sum_of_their_clusters_and_keywords_are_deterministic():
+    docs = EDITORS + BOOKS + ["chess board game", "board game dice", "card game"]
+    clusters = [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    _, counts, terms = term_counts(docs, clusters)
+    member = np.array([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # topic 0 = clusters 0 and 1
+    summed = top_terms(member @ counts, terms, [0, 1])
+    direct = class_tfidf(docs, [0, 0, 0, 0, 0, 0, 1, 1, 1])
+    assert summed == direct
+    shuffled = [5, 2, 8, 0, 7, 3, 1, 6, 4]
+    again = class_tfidf([docs[i] for i in shuffled], [clusters[i] for i in shuffled])
+    assert again == class_tfidf(docs, clusters)

@@ -5,7 +5,13 @@ import pyarrow as pa
 import pytest
 
 from text_clustering import to_arrow
-from text_clustering.metrics import clustering_metrics, metrics_table, purity
+from text_clustering.metrics import (
+    clustering_metrics,
+    label_retrieval_auc,
+    layer_means,
+    metrics_table,
+    purity,
+)
 
 TWO_PAIRS = np.array([[0, 0], [0, 1], [10, 0], [10, 1]], dtype=np.float32)
 
@@ -94,3 +100,105 @@ def test_nmi_ari_and_silhouette_equal_scikit_learns():
 
 def _sample(n, size):
     return np.random.RandomState(3).permutation(n)[:size]
+
+
+# --- label quality -------------------------------------------------------------------------
+
+# two topics on two axes; each label points at its topic's axis
+TEXTS = np.array([[1.0, 0.0], [0.9, 0.1], [0.8, 0.3], [0.0, 1.0], [0.2, 0.9], [0.1, 0.7]])
+TOPICS = np.array([0, 0, 0, 1, 1, 1])
+
+
+def test_a_label_that_ranks_all_its_texts_first_scores_one_and_its_opposite_zero():
+    labels = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    auc = label_retrieval_auc(TEXTS, TOPICS, labels, np.array([0, 1, 0]))
+    assert auc.tolist() == [1.0, 1.0, 0.0]  # the third names topic 0 but points at topic 1
+
+
+def test_auc_by_hand_with_a_tie_counting_half():
+    texts = np.array([[1.0, 0.0], [0.6, 0.8], [0.6, 0.8], [0.0, 1.0]])
+    # label (1, 0): own texts 0, 1 score 1.0, 0.6; others 2, 3 score 0.6, 0.0
+    # pairs: (1.0 > 0.6), (1.0 > 0.0), (0.6 = 0.6: half), (0.6 > 0.0) -> 3.5 / 4
+    auc = label_retrieval_auc(texts, np.array([5, 5, 7, 7]), np.array([[2.0, 0.0]]), [5])
+    assert auc.tolist() == [0.875]
+
+
+def test_a_random_label_scores_about_one_half():
+    rng = np.random.default_rng(0)
+    texts = rng.normal(size=(4000, 16))
+    topics = rng.integers(0, 4, size=4000)
+    auc = label_retrieval_auc(texts, topics, rng.normal(size=(4, 16)), np.arange(4))
+    assert np.all(np.abs(auc - 0.5) < 0.06)
+
+
+def test_labels_without_texts_or_without_others_are_nan_and_sampling_is_seeded():
+    auc = label_retrieval_auc(TEXTS, np.zeros(6, int), np.eye(2), np.array([0, 9]))
+    assert np.isnan(auc).all()  # topic 0 has every text (no others); topic 9 has none
+    rng = np.random.default_rng(1)
+    texts, topics = rng.normal(size=(300, 8)), rng.integers(0, 3, size=300)
+    labels = rng.normal(size=(3, 8))
+    kwargs = {"max_positives": 20, "max_negatives": 30}
+    first = label_retrieval_auc(texts, topics, labels, np.arange(3), **kwargs, random_state=3)
+    again = label_retrieval_auc(texts, topics, labels, np.arange(3), **kwargs, random_state=3)
+    other = label_retrieval_auc(texts, topics, labels, np.arange(3), **kwargs, random_state=4)
+    assert first.tolist() == again.tolist() and first.tolist() != other.tolist()
+
+
+def test_layer_means_weight_by_size_and_skip_unscored_labels():
+    mean, weighted = layer_means(np.array([1.0, 0.5, np.nan]), np.array([3, 1, 100]))
+    assert mean == 0.75 and weighted == (3 * 1.0 + 0.5) / 4
+    assert layer_means(np.array([np.nan]), np.array([1])) == (None, None)
+
+
+def _topic(level, topic, parent, n, label, keywords):
+    return {
+        "topic_key": f"{level}:{topic}",
+        "level": level,
+        "topic_id": topic,
+        "parent_topic_id": parent,
+        "n_texts": n,
+        "summary_label": label,
+        "model_name": "c-tf-idf",
+        "top_keywords": keywords,
+    }
+
+
+TOPIC_ROWS = [
+    _topic(0, -1, -1, 1, "Unclassified", []),
+    _topic(0, 0, 0, 3, "right", ["right"]),
+    _topic(0, 1, 0, 2, "wrong", ["upward", "upwards"]),
+    _topic(1, -1, None, 1, "Unclassified", []),
+    _topic(1, 0, None, 5, "both", ["right"]),
+]
+AXES = {"right": [1.0, 0.0], "upward": [0.0, 1.0], "wrong": [0.0, -1.0], "both": [1.0, 1.0]}
+
+
+def test_label_quality_rows_score_the_label_shown_and_the_keyword_label_per_level():
+    from text_clustering.steps.reports import label_quality_table
+
+    clusters = np.array([0, 0, 0, 1, 1, -1])  # the last text is noise: one of the others
+    embed = lambda labels: np.array([AXES[x] for x in labels])  # noqa: E731
+    rows = label_quality_table(TOPIC_ROWS, clusters, TEXTS, embed, model_name="m").to_pylist()
+    by_key = {r["topic_key"]: r for r in rows}
+    assert by_key["0:0"]["label_auc"] == 1.0 and by_key["0:0"]["keyword_label"] == "right"
+    # cluster 1's texts (0.0, 1.0), (0.2, 0.9) against (1, 0), (.9, .1), (.8, .3), (.1, .7)
+    assert by_key["0:1"]["label_auc"] < 0.5 < by_key["0:1"]["keyword_label_auc"]
+    assert by_key["0:1"]["keyword_label"] == "upward"  # "upwards": a plural twin
+    assert by_key["0:-1"]["label_auc"] is None and by_key["1:0"]["label_auc"] is not None
+    level0 = (by_key["0:0"]["label_auc"] + by_key["0:1"]["label_auc"]) / 2
+    assert by_key["0:-1"]["level_label_auc"] == pytest.approx(level0)
+    weighted = (3 * by_key["0:0"]["label_auc"] + 2 * by_key["0:1"]["label_auc"]) / 5
+    assert by_key["0:1"]["level_label_auc_weighted"] == pytest.approx(weighted)
+    assert {r["embedding_model"] for r in rows} == {"m"} and not any(r["skip_reason"] for r in rows)
+
+
+def test_label_quality_says_why_when_the_labels_cannot_be_embedded():
+    from text_clustering.steps.reports import _embed_labels, label_quality_table
+
+    reason = _embed_labels(["right"], "openai:text-embedding-3-small", "vec", 384, 8)
+    assert "embedding_column='vec'" in reason and "sentence-transformers" in reason
+    clusters = np.array([0, 0, 0, 1, 1, -1])
+    rows = label_quality_table(TOPIC_ROWS, clusters, TEXTS, lambda _: reason, model_name="m")
+    assert set(rows["skip_reason"].to_pylist()) == {reason}
+    assert rows["label_auc"].null_count == rows.num_rows == 5
+    assert set(rows["embedding_model"].to_pylist()) == {None}

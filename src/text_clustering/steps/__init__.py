@@ -17,7 +17,7 @@ from .labelling import cluster_facets, cluster_keywords, cluster_prompts
 from .llm import ask_llm
 from .naming import name_clusters, name_topics
 from .projection import PROJECTED_SCHEMA, ProjectionSettings, project_incremental, project_texts
-from .reports import build_report, cluster_figures, cluster_metrics, export_marts
+from .reports import build_report, cluster_figures, cluster_metrics, export_marts, label_quality
 from .topics import topic_keywords, topic_tree
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "embedded_texts",
     "embedding_cache",
     "export_marts",
+    "label_quality",
     "name_clusters",
     "name_topics",
     "project_incremental",

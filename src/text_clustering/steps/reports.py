@@ -1,5 +1,5 @@
-"""The report steps: metrics, the figure and map, the markdown report and the parquet
-exports. Each keeps its previous row when its inputs did not change and the files it wrote
+"""The report steps: metrics, label quality, the figure and map, the markdown report and the
+parquet exports. Each keeps its previous row when its inputs did not change and the files it wrote
 are still there (:func:`~text_clustering.steps.reuse.reuse_or_build`)."""
 
 from __future__ import annotations
@@ -7,11 +7,35 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
+from ..clustering import NOISE
 from ..config import read_bool, read_int, read_str
-from ..vectors import read_arrow
+from ..errors import TextClusteringError
+from ..log import log
+from ..vectors import read_arrow, to_numpy
 from .reuse import reuse_or_build
+
+LABEL_QUALITY_SCHEMA = pa.schema(
+    [
+        ("topic_key", pa.string()),
+        ("level", pa.int32()),
+        ("topic_id", pa.int32()),
+        ("n_texts", pa.int64()),
+        ("summary_label", pa.string()),
+        ("model_name", pa.string()),
+        ("label_auc", pa.float64()),
+        ("keyword_label", pa.string()),
+        ("keyword_label_auc", pa.float64()),
+        ("level_label_auc", pa.float64()),
+        ("level_label_auc_weighted", pa.float64()),
+        ("level_keyword_label_auc", pa.float64()),
+        ("level_keyword_label_auc_weighted", pa.float64()),
+        ("embedding_model", pa.string()),
+        ("skip_reason", pa.string()),
+    ]
+)
 
 
 def cluster_metrics(
@@ -37,6 +61,148 @@ def cluster_metrics(
             random_state=random_state,
         ),
     )
+
+
+def label_quality(
+    connection: Any, this: Any, topics: Any, text_clusters: Any, embedded: Any, config: Mapping
+) -> pa.Table:
+    """rpt_label_quality: per (level, topic) of dim_topics, how well its label retrieves its
+    own texts (:func:`~text_clustering.metrics.label_retrieval_auc`): the label, embedded
+    with var embedding_model, ranks the topic's texts against the others by cosine
+    similarity to their embeddings (int_texts_embedded); ROC AUC per row and its layer's
+    mean and size-weighted mean, for the label shown (``summary_label``: the LLM's or the
+    keywords') and for the offline keyword label (made from ``top_keywords``). Noise rows
+    are not scored. With var embedding_column, the labels are embedded with var
+    embedding_model only when it is a local sentence-transformers model whose vectors have
+    the input's dimension; otherwise the scores are null and ``skip_reason`` says why."""
+    model_name = read_str("embedding_model", config.get("embedding_model"))
+    assert model_name is not None
+    own = read_str("embedding_column", config.get("embedding_column"), required=False)
+    random_state = read_int("random_state", config.get("random_state"))
+    batch_size = read_int("embedding_batch_size", config.get("embedding_batch_size"), minimum=1)
+    columns = "topic_key, level, topic_id, parent_topic_id, n_texts, summary_label, model_name"
+    topics = topics.select(f"{columns}, top_keywords")
+    texts = text_clusters.select("text_id, cluster_label").join(
+        embedded.select("text_id, embedding"), "text_id"
+    )
+
+    def build() -> pa.Table:
+        rows = read_arrow(topics.order("level, topic_id")).to_pylist()
+        table = read_arrow(texts.order("text_id"))
+        clusters = table["cluster_label"].to_numpy(zero_copy_only=False).astype(np.int64)
+        vectors = to_numpy(table, "embedding") if table.num_rows else np.zeros((0, 0))
+        return label_quality_table(
+            rows,
+            clusters,
+            vectors,
+            lambda labels: _embed_labels(labels, model_name, own, vectors.shape[1], batch_size),
+            model_name=model_name,
+            random_state=random_state,
+        )
+
+    settings = [model_name, own, random_state]
+    return reuse_or_build(connection, this, [topics, texts, *settings], build)
+
+
+def label_quality_table(
+    rows: list[dict[str, Any]],
+    clusters: np.ndarray,
+    vectors: np.ndarray,
+    embed_labels: Any,
+    *,
+    model_name: str,
+    random_state: int = 42,
+) -> pa.Table:
+    """The rpt_label_quality rows from dim_topics ``rows``, every embedded text's cluster
+    ``(n,)`` and embedding ``(n, d)``; ``embed_labels(labels)`` returns their vectors or a
+    reason (str) why they cannot be embedded."""
+    from ..keywords import keyword_labels
+    from ..metrics import label_retrieval_auc, layer_means
+
+    for r in rows:
+        r["keyword_label"] = next(iter(keyword_labels(r["top_keywords"] or [], n=1)), None)
+    scored = [r for r in rows if r["topic_id"] != NOISE]
+    wanted = sorted({t for r in scored for t in (r["summary_label"], r["keyword_label"]) if t})
+    found = embed_labels(wanted) if wanted and len(clusters) else "no label or no text to score"
+    reason = found if isinstance(found, str) else None
+    label_vectors = found if not isinstance(found, str) else np.zeros((0, 0))
+    if reason:
+        log(f"label quality: not scored: {reason}")
+    topic_of = _topic_paths(rows, clusters)
+    for level in sorted({r["level"] for r in rows}):
+        layer = [r for r in scored if r["level"] == level]
+        for column, label in (
+            ("label_auc", "summary_label"),
+            ("keyword_label_auc", "keyword_label"),
+        ):
+            auc = np.full(len(layer), np.nan)
+            if reason is None and layer:
+                index = {t: i for i, t in enumerate(wanted)}
+                have = [i for i, r in enumerate(layer) if r[label]]
+                auc[have] = label_retrieval_auc(
+                    vectors,
+                    topic_of[level],
+                    label_vectors[[index[layer[i][label]] for i in have]],
+                    np.array([layer[i]["topic_id"] for i in have]),
+                    random_state=random_state,
+                )
+            for r, value in zip(layer, auc.tolist(), strict=True):
+                r[column] = None if np.isnan(value) else value
+            mean, weighted = layer_means(auc, np.array([r["n_texts"] for r in layer]))
+            for r in rows:
+                if r["level"] == level:
+                    r[f"level_{column}"], r[f"level_{column}_weighted"] = mean, weighted
+    for r in rows:
+        r["embedding_model"] = None if reason else model_name
+        r["skip_reason"] = reason
+    means = {r["level"]: (r["level_label_auc"], r["level_label_auc_weighted"]) for r in rows}
+    for level, (mean, weighted) in sorted(means.items()):
+        if mean is not None:
+            log(f"label quality: level {level}: label AUC {mean:.3f} (weighted {weighted:.3f})")
+    return pa.Table.from_pylist(rows, schema=LABEL_QUALITY_SCHEMA)
+
+
+def _topic_paths(rows: list[dict[str, Any]], clusters: np.ndarray) -> dict[int, np.ndarray]:
+    """Per level, every text's topic (from its cluster and the parents of ``rows``)."""
+    parent = {(r["level"], r["topic_id"]): r["parent_topic_id"] for r in rows}
+    out = {0: clusters}
+    ids = np.unique(clusters)
+    current = {int(c): int(c) for c in ids}
+    for level in range(1, 1 + max((r["level"] for r in rows), default=0)):
+        current = {c: _parent(parent, level - 1, t) for c, t in current.items()}
+        out[level] = np.array([current[c] for c in ids])[np.searchsorted(ids, clusters)]
+    return out
+
+
+def _parent(parent: Mapping[tuple[int, int], int | None], level: int, topic: int) -> int:
+    up = None if topic == NOISE else parent.get((level, topic))
+    return NOISE if up is None else int(up)
+
+
+def _embed_labels(
+    labels: list[str], model_name: str, own: str | None, dim: int, batch_size: int
+) -> np.ndarray | str:
+    """The labels' vectors with var embedding_model, or why they cannot be had."""
+    from ..embed import OPENAI_PREFIX, embed
+
+    if own and model_name.startswith(OPENAI_PREFIX):
+        return (
+            f"the texts bring their own vectors (var embedding_column={own!r}) and var "
+            f"embedding_model={model_name!r} is not a local sentence-transformers model: set "
+            "var embedding_model to the model that made the vectors to score the labels"
+        )
+    try:
+        vectors, ok = embed(labels, model_name=model_name, batch_size=batch_size)
+    except TextClusteringError as exc:
+        return f"the labels could not be embedded with {model_name!r}: {exc}"
+    if ok is not None and not ok.all():
+        return f"the labels could not all be embedded with {model_name!r}"
+    if vectors.shape[1] != dim:
+        return (
+            f"var embedding_model={model_name!r} gives {vectors.shape[1]} dimensions, the "
+            f"texts' vectors {dim}: set var embedding_model to the model that made them"
+        )
+    return vectors
 
 
 def cluster_figures(connection: Any, this: Any, text_clusters: Any, config: Mapping) -> pa.Table:
