@@ -34,7 +34,7 @@ _EXPORTS = {
     "KEYWORD_MODEL_NAME": "keywords",
     "client_from_env": "transport",
     "embed_texts": "embed",
-    "labels_collide": "keywords",
+    "labels_collide": "collisions",
     "make_distinct": "naming",
     "save_cluster_figure": "figure",
     "to_arrow": "vectors",

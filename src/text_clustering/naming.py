@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .clustering import NOISE
-from .keywords import KEYWORD_MODEL_NAME, collision_groups, disambiguate, label_key, render_label
+from .collisions import collision_groups, disambiguate, label_key, render_label
+from .keywords import KEYWORD_MODEL_NAME
 from .log import log
 from .prompts import LLMSettings, build_relabel_prompt, request_hash
 

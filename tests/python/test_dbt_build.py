@@ -22,7 +22,7 @@ from conftest import REPO
 from dbt_helpers import SENTINEL_KEY, mart, ok, query, run_dbt
 from fake_openai import MODEL_REPORTED, serve
 
-from text_clustering.keywords import label_key
+from text_clustering.collisions import label_key
 
 SECTIONS = ["fonts", "games", "mail", "database", "hamradio"]
 NO_WORDS = [None, "", "   ", "?!… 🙂"]

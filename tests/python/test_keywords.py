@@ -3,16 +3,18 @@ import math
 import numpy as np
 import pytest
 
-from text_clustering.keywords import (
+from text_clustering.collisions import (
     Disambiguated,
-    class_tfidf,
     collision_groups,
     disambiguate,
+    label_key,
+    labels_collide,
+)
+from text_clustering.keywords import (
+    class_tfidf,
     distinct_terms,
     keyword_labels,
     label_from_keywords,
-    label_key,
-    labels_collide,
     term_counts,
     top_terms,
 )
