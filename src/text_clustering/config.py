@@ -1,10 +1,11 @@
 """Read and validate the settings a dbt Python model passes on from dbt vars.
 
-A model calls e.g. ``read_float("eps", dbt.config.get("eps"), minimum=0)``. The literal
-``dbt.config.get("eps")`` matters: dbt finds the config keys a Python model uses by reading
-its source, so a wrapper around ``dbt.config.get`` would see nothing. dbt renders
-``"{{ var('eps') }}"`` in yml ``config:`` to a string, so every reader accepts the value as
-given or as its string form, and raises :class:`ConfigError` naming the var.
+A model hands its step one dict, ``dbt.config.get("settings")`` (the literal call matters:
+dbt finds the config keys a Python model uses by reading its source), declared in the
+folder's yml as ``settings: {eps: "{{ var('eps') }}", ...}``; the step reads each var with
+e.g. ``read_float("eps", config.get("eps"), minimum=0)``. dbt may render a var to its value
+or to its string form, so every reader accepts both, and raises :class:`ConfigError` naming
+the var.
 """
 
 from __future__ import annotations
