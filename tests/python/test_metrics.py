@@ -202,3 +202,17 @@ def test_label_quality_says_why_when_the_labels_cannot_be_embedded():
     assert set(rows["skip_reason"].to_pylist()) == {reason}
     assert rows["label_auc"].null_count == rows.num_rows == 5
     assert set(rows["embedding_model"].to_pylist()) == {None}
+
+
+def test_label_quality_reads_a_deterministic_sample_of_a_large_table():
+    import duckdb
+
+    from text_clustering.steps.reports import scored_texts
+
+    con = duckdb.connect()
+    texts = con.sql("select 't' || i as text_id, i % 7 as cluster_label from range(1000) t(i)")
+    assert scored_texts(texts, limit=1000) is texts  # small enough: every text
+    sample = scored_texts(texts, limit=100)
+    ids = [r[0] for r in sample.fetchall()]
+    assert 50 <= len(ids) <= 150 and len(set(ids)) == len(ids)
+    assert ids == [r[0] for r in scored_texts(texts, limit=100).fetchall()]  # the same again
