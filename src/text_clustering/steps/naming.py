@@ -3,9 +3,10 @@
 :func:`walk` is the one path both the LLM step (which asks what the cache lacks on the way,
 :func:`~text_clustering.steps.llm.ask_llm`) and the naming models (which only read the cache:
 :func:`name_clusters`, :func:`name_topics`) take, so the prompts they build and the labels
-they decide are the same. A topic's prompt shows the names of its parts (one level down),
-its keywords and representatives drawn across its parts; colliding names within a layer are
-asked again together, then made distinct (:func:`~text_clustering.naming.name_layer`).
+they decide are the same. The topics under one parent (the top level is one family) share
+one prompt that shows per topic the names of its parts (one level down), its keywords and
+representatives drawn across its parts; colliding names within a layer are asked again
+together, then made distinct (:func:`~text_clustering.naming.name_layer`).
 """
 
 from __future__ import annotations
