@@ -61,9 +61,7 @@ def cluster_keywords(
     default_label are unchanged."""
     n = read_int("n", config.get("n"), minimum=1)
     default_label = read_str("default_label", config.get("default_label"))
-    fitted = projected.filter("projection_source = 'fit'").select("text_id")
-    documents = clustered.join(fitted, "text_id").join(texts, "text_id")
-    documents = documents.select("text_id, cluster_label, text")
+    documents = fitted_documents(clustered, projected, texts)
 
     def build() -> pa.Table:
         rows = read_arrow(documents.order("text_id").select("cluster_label, text"))
@@ -82,6 +80,14 @@ def cluster_keywords(
         return pa.Table.from_pylist(table, schema=KEYWORDS_SCHEMA)
 
     return reuse_or_build(connection, this, [documents, n, default_label], build)
+
+
+def fitted_documents(clustered: Any, projected: Any, texts: Any) -> Any:
+    """``(text_id, cluster_label, text)`` of the texts the clusters were fitted on (texts
+    assigned later do not change keywords, prompts or topics' names)."""
+    fitted = projected.filter("projection_source = 'fit'").select("text_id")
+    documents = clustered.join(fitted, "text_id").join(texts, "text_id")
+    return documents.select("text_id, cluster_label, text")
 
 
 def cluster_facets(

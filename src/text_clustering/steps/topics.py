@@ -27,6 +27,7 @@ from ..hierarchy import TopicHierarchy
 from ..keywords import label_from_keywords, term_counts, top_terms
 from ..log import log
 from ..vectors import read_arrow
+from .labelling import fitted_documents
 from .projection import embeddings_reader
 from .reuse import reuse_or_build
 
@@ -142,9 +143,7 @@ def topic_keywords(
     n = read_int("n", config.get("n"), minimum=1)
     default_label = read_str("default_label", config.get("default_label"))
     assert default_label is not None
-    fitted = projected.filter("projection_source = 'fit'").select("text_id")
-    documents = clustered.join(fitted, "text_id").join(texts, "text_id")
-    documents = documents.select("text_id, cluster_label, text")
+    documents = fitted_documents(clustered, projected, texts)
 
     def build() -> pa.Table:
         docs = read_arrow(documents.order("text_id"))
