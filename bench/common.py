@@ -133,15 +133,16 @@ def tail(path: str | Path, lines: int = 30) -> str:
         return ""
 
 
-def run_bertopic(source: Path, run_dir: Path, *, name: str = "bertopic") -> dict[str, Any]:
-    """Fit BERTopic (``run_bertopic.py`` in its own venv) on ``source``, measured like ours:
-    wall of the subprocess, peak RSS of its tree; plus what the script wrote (stage seconds,
-    topics per text, versions)."""
+def _run_venv_script(
+    label: str, python: Path, script: str, source: Path, run_dir: Path, name: str, env: dict
+) -> dict[str, Any]:
+    """Run ``script`` (in ``BENCH``) with a venv's ``python`` on ``source``, measured like
+    ours: wall of the subprocess, peak RSS of its tree; plus the JSON the script wrote (or
+    ``error``: the end of its log)."""
     output = run_dir / f"{name}.json"
     output.unlink(missing_ok=True)
-    cmd = [str(BERTOPIC_PYTHON), str(BENCH / "run_bertopic.py"), "--input", str(source)]
-    env = {"NUMBA_CACHE_DIR": str(BENCH / ".venv-bertopic" / "numba-cache")}
-    log(f"BERTopic on {source.name} -> {run_dir}")
+    cmd = [str(python), str(BENCH / script), "--input", str(source)]
+    log(f"{label} on {source.name} -> {run_dir}")
     measured = run_monitored(
         [*cmd, "--output", str(output)], env=env, log_path=run_dir / f"{name}.log"
     )
@@ -153,45 +154,42 @@ def run_bertopic(source: Path, run_dir: Path, *, name: str = "bertopic") -> dict
     }
     if measured.returncode != 0 or not output.exists():
         result["error"] = tail(measured.log_path)
-        log(f"BERTopic failed (exit {measured.returncode}); see {measured.log_path}")
+        log(f"{label} failed (exit {measured.returncode}); see {measured.log_path}")
         return result
     result.update(read_json(output))
-    log(
-        f"BERTopic: fit_transform {result['seconds']['fit_transform']:.1f}s, "
-        f"peak RSS {measured.peak_rss_bytes / 1e9:.2f} GB"
+    return result
+
+
+def run_bertopic(source: Path, run_dir: Path, *, name: str = "bertopic") -> dict[str, Any]:
+    """Fit BERTopic (``run_bertopic.py`` in its own venv) on ``source``: stage seconds,
+    topics per text, versions (see :func:`_run_venv_script`)."""
+    env = {"NUMBA_CACHE_DIR": str(BENCH / ".venv-bertopic" / "numba-cache")}
+    result = _run_venv_script(
+        "BERTopic", BERTOPIC_PYTHON, "run_bertopic.py", source, run_dir, name, env
     )
+    if "error" not in result:
+        log(
+            f"BERTopic: fit_transform {result['seconds']['fit_transform']:.1f}s, "
+            f"peak RSS {result['peak_rss_bytes'] / 1e9:.2f} GB"
+        )
     return result
 
 
 def run_toponymy(npz: Path, run_dir: Path, *, name: str = "toponymy") -> dict[str, Any]:
     """Fit Toponymy's ``ToponymyClusterer()`` (``run_toponymy.py`` in its own venv) on the
-    ``points`` and ``vectors`` of ``npz``, measured like ours: wall of the subprocess, peak RSS
-    of its tree; plus what the script wrote (every layer's labels, fit seconds, versions)."""
-    output = run_dir / f"{name}.json"
-    output.unlink(missing_ok=True)
-    cmd = [str(TOPONYMY_PYTHON), str(BENCH / "run_toponymy.py"), "--input", str(npz)]
+    ``points`` and ``vectors`` of ``npz``: every layer's labels, fit seconds, versions (see
+    :func:`_run_venv_script`)."""
     env = {
         "NUMBA_CACHE_DIR": str(BENCH / ".venv-toponymy" / "numba-cache"),
         # toponymy imports litellm, which otherwise fetches its model price list online
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     }
-    log(f"Toponymy on {npz.name} -> {run_dir}")
-    measured = run_monitored(
-        [*cmd, "--output", str(output)], env=env, log_path=run_dir / f"{name}.log"
+    result = _run_venv_script(
+        "Toponymy", TOPONYMY_PYTHON, "run_toponymy.py", npz, run_dir, name, env
     )
-    result: dict[str, Any] = {
-        "returncode": measured.returncode,
-        "wall_seconds": measured.wall_seconds,
-        "peak_rss_bytes": measured.peak_rss_bytes,
-        "log": measured.log_path,
-    }
-    if measured.returncode != 0 or not output.exists():
-        result["error"] = tail(measured.log_path)
-        log(f"Toponymy failed (exit {measured.returncode}); see {measured.log_path}")
-        return result
-    result.update(read_json(output))
-    log(
-        f"Toponymy: fit {result['fit_seconds']:.1f}s, {len(result['layers'])} layers, "
-        f"peak RSS {measured.peak_rss_bytes / 1e9:.2f} GB"
-    )
+    if "error" not in result:
+        log(
+            f"Toponymy: fit {result['fit_seconds']:.1f}s, {len(result['layers'])} layers, "
+            f"peak RSS {result['peak_rss_bytes'] / 1e9:.2f} GB"
+        )
     return result
