@@ -46,7 +46,6 @@ _EXPORTS = {
     "build_report": "steps",
     "cluster_facets": "steps",
     "cluster_figures": "steps",
-    "cluster_keywords": "steps",
     "cluster_metrics": "steps",
     "cluster_prompts": "steps",
     "cluster_texts": "steps",

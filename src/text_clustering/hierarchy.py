@@ -268,10 +268,13 @@ def agglomerate(
 
     Nearest-neighbour chain (exact for ward and average linkage). Returns ``(pairs, heights)``:
     ``pairs`` ``(k - 1, 2)`` a level-0 index in each merged topic, ``heights`` ``(k - 1,)``
-    the linkage distance of each merge, both sorted by height (stable)."""
+    the linkage distance of each merge, both sorted by height (stable). Rows of distances
+    are computed once and kept (up to :data:`MAX_CACHED_TOPICS` topics): a merge recomputes
+    only the merged topic's row, so the chain's steps cost a lookup, not a ``(k, d)`` pass."""
     k = means.shape[0]
     means, counts = means.copy(), counts.astype(np.float64).copy()
     active = np.ones(k, dtype=bool)
+    rows = _DistanceRows(means, counts, linkage)
     pairs: list[tuple[int, int]] = []
     heights: list[float] = []
     chain: list[int] = []
@@ -279,7 +282,7 @@ def agglomerate(
         if not chain:
             chain.append(int(np.flatnonzero(active)[0]))
         a = chain[-1]
-        row = np.where(active, _distances(means, counts, a, linkage), np.inf)
+        row = np.where(active, rows[a], np.inf)
         row[a] = np.inf
         b = int(np.argmin(row))
         if len(chain) > 1 and row[chain[-2]] <= row[b]:
@@ -292,10 +295,41 @@ def agglomerate(
             total = counts[low] + counts[high]
             means[low] = (counts[low] * means[low] + counts[high] * means[high]) / total
             counts[low], active[high] = total, False
+            rows.changed(low)
         else:
             chain.append(b)
     order = np.argsort(np.asarray(heights), kind="stable")
     return np.asarray(pairs, dtype=np.int64).reshape(-1, 2)[order], np.asarray(heights)[order]
+
+
+MAX_CACHED_TOPICS = 8192  # k x k float64 distances kept: at most 512 MB
+
+
+class _DistanceRows:
+    """``rows[a]``: the linkage distances ``(k,)`` from topic ``a`` to every topic, as
+    :func:`_distances` gives them (and bit for bit: a distance is symmetric in its two
+    topics), kept in a ``(k, k)`` table filled row by row when ``k`` is small enough.
+    ``changed(a)`` after topic ``a``'s mean or count changed."""
+
+    def __init__(self, means: np.ndarray, counts: np.ndarray, linkage: str) -> None:
+        self.means, self.counts, self.linkage = means, counts, linkage
+        k = means.shape[0]
+        self.table = np.empty((k, k)) if k <= MAX_CACHED_TOPICS else None
+        self.known = np.zeros(k, dtype=bool)
+
+    def __getitem__(self, a: int) -> np.ndarray:
+        if self.table is None:
+            return _distances(self.means, self.counts, a, self.linkage)
+        if not self.known[a]:
+            self.table[a] = _distances(self.means, self.counts, a, self.linkage)
+            self.known[a] = True
+        return self.table[a]
+
+    def changed(self, a: int) -> None:
+        if self.table is not None:
+            self.known[a] = False
+            fresh = self[a]
+            self.table[self.known, a] = fresh[self.known]  # the other known rows' column a
 
 
 def cut_tree(pairs: np.ndarray, k: int, n_groups: int) -> np.ndarray:

@@ -321,12 +321,15 @@ class KeywordModel:
         self.terms_per_label = terms_per_label
         self.default_label = default_label
 
+    def terms_wanted(self) -> int:
+        """Terms ranked per class: more than shown, so that n labels of distinct terms can
+        be made."""
+        return max(self.top_k, 2 * self.terms_per_label * self.n)
+
     def fit(self, texts: Sequence[str], classes: Sequence[int]) -> KeywordModel:
         if self.n < 1:
             raise ConfigError(f"dbt var `n` must be an integer >= 1, got {self.n!r}.")
-        # more terms than shown, so that n labels of distinct terms can be made
-        wanted = max(self.top_k, 2 * self.terms_per_label * self.n)
-        found = class_tfidf(texts, classes, top_k=wanted)
+        found = class_tfidf(texts, classes, top_k=self.terms_wanted())
         self.labels_ = label_from_keywords(found, n=self.n, default_label=self.default_label)
         self.keywords_ = {c: terms[: self.top_k] for c, terms in found.items()}
         return self

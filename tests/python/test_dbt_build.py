@@ -459,7 +459,7 @@ def test_bad_vars_stop_with_a_message_naming_them(corpus, tmp_path, vars, messag
         ("int_texts_projected", {"n_neighbors": 1}, "`n_neighbors` must be an integer >= 2"),
         ("int_texts_clustered", {"eps": -1}, "dbt var `eps` must be a number > 0.0, got -1"),
         ("int_llm_replies", {"llm_timeout": "soon"}, "dbt var `llm_timeout` must be a number"),
-        ("int_cluster_keywords", {"n": -1}, "dbt var `n` must be an integer >= 1, got -1"),
+        ("int_topic_keywords", {"n": -1}, "dbt var `n` must be an integer >= 1, got -1"),
     ],
 )
 def test_bad_var_in_a_model_names_the_var(table_database, tmp_path, model, vars, message):

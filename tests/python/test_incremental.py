@@ -89,7 +89,6 @@ def test_unchanged_rebuild_reuses_everything(builds):
     for model in (
         "int_topic_tree",
         "int_topic_keywords",
-        "int_cluster_keywords",
         "rpt_cluster_metrics",
         "rpt_label_quality",
         "rpt_text_clusters_figure",
@@ -113,7 +112,7 @@ def test_new_texts_are_only_projected_and_assigned(builds):
     assert f"{HELD_OUT} new or changed text(s) to project" in logs[2]
     assert "fitting UMAP" not in logs[2]
     # keywords come from the fitted texts only: new texts leave them (and the prompts) as is
-    assert "int_cluster_keywords: inputs unchanged since the last build" in logs[2]
+    assert "int_topic_keywords: inputs unchanged since the last build" in logs[2]
     # the layers are kept, and every new text inherits its cluster's path
     assert "int_topic_tree: inputs unchanged since the last build" in logs[2]
     assert states[2]["topics"] == states[1]["topics"]

@@ -3,17 +3,18 @@ reply cache kept as an incremental table between "builds" (see :class:`Warehouse
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from fake_openai import MODEL_REPORTED
 
 from text_clustering import (
     KEYWORD_MODEL_NAME,
     ask_llm,
-    cluster_keywords,
     cluster_prompts,
     labels_collide,
     make_distinct,
     name_clusters,
+    topic_keywords,
 )
 from text_clustering.naming import DistinctLabels
 
@@ -158,6 +159,29 @@ def online(llm_server, monkeypatch):
     return state
 
 
+def flat_tree(clusters: list[int]) -> pa.Table:
+    """int_topic_tree rows of a hierarchy of level 0 only (the clusters and noise)."""
+    ids = sorted({-1, *clusters})
+    return pa.table(
+        {
+            "topic_key": [f"0:{c}" for c in ids],
+            "level": pa.array([0] * len(ids), pa.int32()),
+            "topic_id": pa.array(ids, pa.int32()),
+            "parent_topic_id": pa.array([None] * len(ids), pa.int32()),
+        }
+    )
+
+
+def cluster_keywords(con, clustered, projected, texts, config):
+    """int_cluster_keywords as dbt makes it: level 0 of int_topic_keywords."""
+    labels = con.execute("select distinct cluster_label from clustered").fetchall()
+    con.register("tree", flat_tree([c for (c,) in labels if c >= 0]))
+    out = topic_keywords(
+        con, "t", clustered, projected, texts, con.sql("select * from tree"), config
+    )
+    return rows(out.filter(pc.equal(out["level"], 0)), key="topic_id")
+
+
 def test_keywords_have_every_cluster_and_noise():
     con = duckdb.connect()
     texts = ["vim editor modal editor", "emacs editor", "chess game board", "board game dice"]
@@ -170,21 +194,19 @@ def test_keywords_have_every_cluster_and_noise():
     )
     config = {"n": 1, "default_label": "Other"}
     args = (con.sql("select * from clustered"), con.sql("select * from projected"))
-    out = rows(cluster_keywords(con, "nothing_yet", *args, con.sql("select * from stg"), config))
+    out = cluster_keywords(con, *args, con.sql("select * from stg"), config)
     assert sorted(out) == [-1, 0, 1]
     assert out[0]["keyword_labels"] == ["editor, emacs, modal"]
     assert out[1]["top_keywords"][:2] == ["board", "game"]
     # a noise row even without noise texts, gapped ids, n labels padded with the default
-    con.register("gapped", pa.table({"text_id": list("abc"), "cluster_label": [3, 3, 9]}))
-    two = cluster_keywords(
+    con.register("clustered", pa.table({"text_id": list("abc"), "cluster_label": [3, 3, 9]}))
+    out = cluster_keywords(
         con,
-        "t",
-        con.sql("select * from gapped"),
+        con.sql("select * from clustered"),
         args[1],
         con.sql("select * from stg"),
         {**config, "n": 2},
     )
-    out = rows(two)
     assert sorted(out) == [-1, 3, 9] and out[-1]["keyword_labels"] == ["Other", "Other"]
     assert len(out[3]["keyword_labels"]) == 2
 

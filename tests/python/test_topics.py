@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from text_clustering import LLMSettings, to_arrow, topic_keywords, topic_tree
-from text_clustering.keywords import class_tfidf
+from text_clustering.keywords import KeywordModel, class_tfidf
 from text_clustering.steps.naming import NamingInputs, walk
 
 GROUPS, CLUSTERS_PER_GROUP, TEXTS_PER_CLUSTER = 4, 5, 6
@@ -139,6 +139,24 @@ def test_topic_keywords_are_those_of_the_texts_of_the_topic():
     for topic, keywords in got.items():  # a topic's keywords hold its group's word
         members = [c for c, t in topic_of.items() if t == topic and c >= 0]
         assert topic == -1 or WORDS[members[0] // CLUSTERS_PER_GROUP] in keywords
+
+
+def test_level_zero_keywords_are_the_keyword_models_of_the_clusters():
+    # int_cluster_keywords is level 0 of int_topic_keywords: the clusters' own c-TF-IDF and
+    # keyword labels, as KeywordModel makes them from the fitted texts
+    con = warehouse()
+    con.register("tree", topic_tree(con, "t", *relations(con), CONFIG))
+    clustered, projected, _ = relations(con)
+    for n in (1, 3):
+        config = {"n": n, "default_label": "Other"}
+        texts, tree = con.sql("select * from s"), con.sql("select * from tree")
+        out = topic_keywords(con, "t", clustered, projected, texts, tree, config).to_pylist()
+        rows = con.sql("select c.cluster_label, s.text from c join s using (text_id)").fetchall()
+        model = KeywordModel(n=n, default_label="Other")
+        model.fit([t for _, t in rows], [c for c, _ in rows])
+        level0 = {r["topic_id"]: r for r in out if r["level"] == 0}
+        assert {c: r["top_keywords"] for c, r in level0.items()} == model.keywords_
+        assert {c: r["keyword_labels"] for c, r in level0.items()} == model.labels_
 
 
 def inputs_for_walk():

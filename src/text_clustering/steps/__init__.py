@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from .clustering import CLUSTERED_SCHEMA, ClusterSettings, cluster_incremental, cluster_texts
 from .embedding import embedded_texts, embedding_cache
-from .labelling import cluster_facets, cluster_keywords, cluster_prompts
+from .labelling import cluster_facets, cluster_prompts
 from .llm import ask_llm
 from .naming import name_clusters, name_topics
 from .projection import PROJECTED_SCHEMA, ProjectionSettings, project_incremental, project_texts
@@ -30,7 +30,6 @@ __all__ = [
     "cluster_facets",
     "cluster_figures",
     "cluster_incremental",
-    "cluster_keywords",
     "cluster_metrics",
     "cluster_prompts",
     "cluster_texts",

@@ -1,7 +1,7 @@
 """The labelling steps, each one dbt Python model:
 
-- :func:`cluster_keywords` (int_cluster_keywords): per cluster, noise included, its top
-  c-TF-IDF keywords and the offline keyword labels;
+- keywords per cluster: level 0 of :func:`~text_clustering.steps.topics.topic_keywords`
+  (int_topic_keywords; int_cluster_keywords selects it);
 - :func:`cluster_facets` (int_cluster_facets): each cluster's facets, from which SQL picks
   central and diverse representatives (int_cluster_representatives);
 - :func:`cluster_prompts` (int_cluster_prompts): per cluster the prompt the LLM is (or would
@@ -19,21 +19,13 @@ import numpy as np
 import pyarrow as pa
 
 from ..clustering import ALGORITHMS, NOISE
-from ..config import read_int, read_str
+from ..config import read_int
 from ..facets import facets
-from ..keywords import KeywordModel
 from ..prompts import LLMSettings, build_prompt, request_hash
 from ..vectors import read_arrow, to_numpy
 from .naming import cluster_examples
 from .reuse import reuse_or_build
 
-KEYWORDS_SCHEMA = pa.schema(
-    [
-        ("cluster_label", pa.int32()),
-        ("top_keywords", pa.list_(pa.string())),
-        ("keyword_labels", pa.list_(pa.string())),
-    ]
-)
 FACETS_SCHEMA = pa.schema(
     [
         ("text_id", pa.string()),
@@ -51,35 +43,6 @@ PROMPTS_SCHEMA = pa.schema(
         ("n_examples", pa.int32()),
     ]
 )
-
-
-def cluster_keywords(
-    connection: Any, this: Any, clustered: Any, projected: Any, texts: Any, config: Mapping
-) -> pa.Table:
-    """int_cluster_keywords, from the texts the clusters were fitted on (texts added later do
-    not change them); kept as is while those texts, their clusters and vars n and
-    default_label are unchanged."""
-    n = read_int("n", config.get("n"), minimum=1)
-    default_label = read_str("default_label", config.get("default_label"))
-    documents = fitted_documents(clustered, projected, texts)
-
-    def build() -> pa.Table:
-        rows = read_arrow(documents.order("text_id").select("cluster_label, text"))
-        classes = [int(c) for c in rows["cluster_label"].to_pylist()]
-        model = KeywordModel(n=n, default_label=default_label)  # type: ignore[arg-type]
-        model.fit(rows["text"].to_pylist(), classes)
-        found = {NOISE: [], **model.keywords_}  # the noise row exists even without noise
-        table = [
-            {
-                "cluster_label": c,
-                "top_keywords": found[c],
-                "keyword_labels": model.labels_.get(c, [default_label] * n),
-            }
-            for c in sorted(found)
-        ]
-        return pa.Table.from_pylist(table, schema=KEYWORDS_SCHEMA)
-
-    return reuse_or_build(connection, this, [documents, n, default_label], build)
 
 
 def fitted_documents(clustered: Any, projected: Any, texts: Any) -> Any:

@@ -6,7 +6,8 @@
   choice). Kept while those texts, their clusters and the settings are unchanged, so new
   texts assigned to a cluster inherit its path and only a refit recomputes the layers.
 - :func:`topic_keywords` (int_topic_keywords): c-TF-IDF keywords and keyword labels of every
-  topic of levels 1.., from one count of the terms per cluster summed up the tree.
+  cluster (level 0; int_cluster_keywords is that level) and every topic above, from one
+  count of the fitted texts' terms per cluster, summed up the tree.
 
 Naming the topics, bottom-up, is the LLM step's (:mod:`~text_clustering.steps.llm`) and
 :func:`~text_clustering.steps.naming.name_topics`'.
@@ -24,7 +25,7 @@ import pyarrow as pa
 from ..clustering import NOISE
 from ..config import read_int, read_optional_int, read_str
 from ..hierarchy import TopicHierarchy
-from ..keywords import label_from_keywords, term_counts, top_terms
+from ..keywords import KeywordModel, label_from_keywords, term_counts, top_terms
 from ..log import log
 from ..vectors import read_arrow
 from .labelling import fitted_documents
@@ -137,40 +138,48 @@ def topic_keywords(
     tree: Any,
     config: Mapping,
 ) -> pa.Table:
-    """int_topic_keywords: per topic of levels 1.. (noise included) its top c-TF-IDF keywords
-    against the other topics of its level, and var n keyword labels, from the terms of the
-    fitted texts counted once per cluster."""
-    n = read_int("n", config.get("n"), minimum=1)
+    """int_topic_keywords: per (level, topic), noise included at every level, its top
+    c-TF-IDF keywords against the other topics of its level and var n keyword labels. The
+    terms of the fitted texts are counted once, per cluster: level 0 (the clusters, which
+    int_cluster_keywords shows) is those counts, a topic's counts are its clusters' sums.
+    Kept while the fitted texts, their clusters, the tree and vars n and default_label are
+    unchanged."""
     default_label = read_str("default_label", config.get("default_label"))
     assert default_label is not None
+    model = KeywordModel(n=read_int("n", config.get("n"), minimum=1), default_label=default_label)
     documents = fitted_documents(clustered, projected, texts)
 
     def build() -> pa.Table:
         docs = read_arrow(documents.order("text_id"))
         classes = [int(c) for c in docs["cluster_label"].to_pylist()]
         ids, counts, terms = term_counts(docs["text"].to_pylist(), classes)
-        nodes = read_arrow(tree).to_pylist()
         rows = []
-        for level, topic_of in enumerate(_paths(nodes)[1:], start=1):
+        for level, topic_of in enumerate(_paths(read_arrow(tree).to_pylist())):
             topics = sorted({topic_of.get(c, NOISE) for c in ids} | {NOISE})
             member = np.zeros((len(topics), len(ids)))
             for j, c in enumerate(ids):
                 member[topics.index(topic_of.get(c, NOISE)), j] = 1.0
-            found = top_terms(member @ counts if counts is not None else None, terms, topics)
-            labels = label_from_keywords(found, n=n, default_label=default_label)
+            found = top_terms(
+                member @ counts if counts is not None else None,
+                terms,
+                topics,
+                top_k=model.terms_wanted(),
+            )
+            labels = label_from_keywords(found, n=model.n, default_label=model.default_label)
             rows += [
                 {
                     "topic_key": topic_key(level, t),
                     "level": level,
                     "topic_id": t,
-                    "top_keywords": found[t][:10],
+                    "top_keywords": found[t][: model.top_k],
                     "keyword_labels": labels[t],
                 }
                 for t in topics
             ]
         return pa.Table.from_pylist(rows, schema=TOPIC_KEYWORDS_SCHEMA)
 
-    return reuse_or_build(connection, this, [documents, tree, n, default_label], build)
+    settings = [model.n, model.default_label]
+    return reuse_or_build(connection, this, [documents, tree, *settings], build)
 
 
 def _paths(nodes: list[dict[str, Any]]) -> list[dict[int, int]]:
