@@ -6,7 +6,9 @@ from text_clustering import ask_llm
 
 
 def model(dbt, session):
-    dbt.config(materialized="incremental", unique_key="request_hash")
+    dbt.config(
+        materialized="incremental", unique_key="request_hash", on_schema_change="append_new_columns"
+    )
     return ask_llm(
         session,
         dbt.this if dbt.is_incremental else None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -17,6 +18,7 @@ import numpy as np
 
 from .errors import ConfigError, EmbeddingError
 from .log import log, progress
+from .redact import redact_all
 from .runtime import import_torch
 from .transport import RetryPolicy
 
@@ -142,13 +144,16 @@ class OpenAIEmbedder(RetryPolicy):
         return (np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)), ok
 
 
-def embed(texts: list[str], *, model_name: str, batch_size: int = 64) -> tuple[np.ndarray, Any]:
+def embed(
+    texts: list[str], *, model_name: str, batch_size: int = 64, redact: Sequence[str] = ()
+) -> tuple[np.ndarray, Any]:
     """Embed ``texts`` with ``model_name``: ``(vectors, ok)`` where ``ok`` is None when every
     text was embedded, else a boolean mask of the texts whose vectors ``vectors`` holds.
 
     ``openai:<model>`` embeds through the OpenAI-compatible endpoint of ``OPENAI_BASE_URL`` /
-    ``OPENAI_API_KEY`` (a batch that still fails after retries is left out); any other name
-    with sentence-transformers, locally.
+    ``OPENAI_API_KEY`` (a batch that still fails after retries is left out), the private data
+    of the ``redact`` classes replaced by placeholders first (:mod:`~text_clustering.redact`);
+    any other name with sentence-transformers, locally (the texts never leave).
     """
     if not model_name.startswith(OPENAI_PREFIX):
         return embed_texts(texts, model_name=model_name, batch_size=batch_size), None
@@ -164,4 +169,4 @@ def embed(texts: list[str], *, model_name: str, batch_size: int = 64) -> tuple[n
     embedder = OpenAIEmbedder(
         client=client, model=model_name[len(OPENAI_PREFIX) :], batch_size=max(batch_size, 1)
     )
-    return embedder.embed(texts)
+    return embedder.embed(redact_all(texts, redact))

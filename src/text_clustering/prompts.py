@@ -16,6 +16,7 @@ from typing import Any
 
 from .config import is_unset, read_bool, read_float, read_int, read_str
 from .errors import ConfigError
+from .redact import PII_CLASSES, check_classes, redact_all
 
 SYSTEM_PROMPT = (
     "You are an expert at reading a group of related texts and naming what they have in "
@@ -110,6 +111,7 @@ class LLMSettings:
     temperature: float = 0.0
     seed: int | None = 42
     use_structured_output: bool = True
+    redact: tuple[str, ...] = PII_CLASSES  # private data replaced before a prompt is built
 
     @classmethod
     def from_vars(cls, values: Mapping[str, Any]) -> LLMSettings:
@@ -153,7 +155,12 @@ class LLMSettings:
             use_structured_output=read_bool(
                 "use_default_structured_output", given.get("use_default_structured_output", True)
             ),
+            redact=check_classes(given.get("redact", list(default.redact))),
         )
+
+    def private(self, texts: Sequence[str]) -> list[str]:
+        """``texts`` with the private data of var ``redact`` replaced by placeholders."""
+        return redact_all(texts, self.redact)
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -174,8 +181,10 @@ def build_prompt(
     (:data:`TOPIC_PROMPT`) that also shows the parts (at most :data:`MAX_PARTS`) and the
     topic's ``keywords``. Each example is cut to ``max_example_chars``; examples are dropped
     from the end (least central first) until the prompt fits ``max_prompt_chars``, keeping
-    at least one, itself cut to fit. Returns the prompt and the number of examples it shows.
+    at least one, itself cut to fit. Every text shown is redacted first (var ``redact``).
+    Returns the prompt and the number of examples it shows.
     """
+    examples, parts, keywords = map(settings.private, (examples, parts, keywords))
     shown_parts = [f"- {_truncate(name, MAX_LABEL_CHARS)}" for name in parts[:MAX_PARTS]]
     if len(parts) > MAX_PARTS:
         shown_parts.append(f"- ... and {len(parts) - MAX_PARTS} smaller ones")
@@ -214,7 +223,8 @@ def build_relabel_prompt(
     """The prompt that asks for distinct labels of ``siblings`` at once: per sibling its
     current label and its examples (representatives, most central first), fitted to
     ``max_prompt_chars`` by :func:`_fit_groups`. Returns the prompt and the number of
-    examples shown per sibling."""
+    examples shown per sibling. Every text shown is redacted first (var ``redact``)."""
+    siblings = [(settings.private([label])[0], settings.private(ex)) for label, ex in siblings]
     heads = [
         RELABEL_GROUP.format(
             i=i, label=_truncate(label, 200), query_title=settings.query_title, examples=_SLOT
@@ -285,7 +295,9 @@ def build_topics_prompt(
     single-topic prompt (:func:`build_prompt` with ``parts``, reply ``{"labels": [...]}``);
     several get :data:`TOPICS_PROMPT` (reply as for a relabel, ``{"groups": [...]}``).
     Examples are dropped and cut to fit ``max_prompt_chars`` as in
-    :func:`build_relabel_prompt`. Returns the prompt and the examples shown per sibling."""
+    :func:`build_relabel_prompt`. Returns the prompt and the examples shown per sibling.
+    Every text shown is redacted first (var ``redact``)."""
+    siblings = [tuple(map(settings.private, sibling)) for sibling in siblings]  # type: ignore[misc]
     if len(siblings) == 1:
         parts, keywords, examples = siblings[0]
         prompt, shown = build_prompt(examples, settings, parts=parts, keywords=keywords)
@@ -318,5 +330,6 @@ def request_hash(user_prompt: str, settings: LLMSettings) -> str:
         "temperature": settings.temperature,
         "seed": settings.seed,
         "structured": settings.use_structured_output,
+        "redact": list(settings.redact),
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()

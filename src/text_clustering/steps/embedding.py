@@ -11,9 +11,10 @@ import numpy as np
 import pyarrow as pa
 
 from ..config import read_int, read_optional_int, read_str
-from ..embed import embed
+from ..embed import OPENAI_PREFIX, embed
 from ..errors import ConfigError, InputError
 from ..log import log
+from ..redact import check_classes
 from ..runtime import use_threads
 from ..vectors import read_arrow, to_numpy
 
@@ -32,6 +33,15 @@ def embedding_key_sql(model_name: str, text_column: str = "text") -> str:
     return f"md5({quoted} || chr(0) || {text_column})"
 
 
+def cache_model(model_name: str, config: Mapping[str, Any]) -> str:
+    """What the cache key names as the model: var embedding_model, and for an endpoint
+    (``openai:...``, which is sent redacted texts) the classes of var redact too, so
+    vectors of texts redacted otherwise are never reused."""
+    if not model_name.startswith(OPENAI_PREFIX):
+        return model_name
+    return f"{model_name} redact:{','.join(check_classes(config.get('redact')))}"
+
+
 def embedding_cache(
     connection: Any, texts: Any, this: Any | None, config: Mapping[str, Any]
 ) -> pa.Table:
@@ -47,7 +57,8 @@ def embedding_cache(
     texts = texts.filter("is_embeddable")
     if own:
         texts = texts.limit(0)  # the input brings its own vectors: nothing to embed
-    missing = texts.select(f"{embedding_key_sql(model_name)} as embedding_key, text").distinct()
+    key = embedding_key_sql(cache_model(model_name, config))
+    missing = texts.select(f"{key} as embedding_key, text").distinct()
     if this is not None:
         cached = connection.sql(f"select embedding_key from {this}")
         missing = missing.join(cached, "embedding_key", how="anti")
@@ -57,7 +68,12 @@ def embedding_cache(
         return CACHE_SCHEMA.empty_table()
     use_threads(n_threads)
     log(f"embeddings: {todo.num_rows} text(s) not in the cache, embedding with {model_name}")
-    vectors, ok = embed(todo["text"].to_pylist(), model_name=model_name, batch_size=batch_size)
+    vectors, ok = embed(
+        todo["text"].to_pylist(),
+        model_name=model_name,
+        batch_size=batch_size,
+        redact=check_classes(config.get("redact")),
+    )
     keys = todo["embedding_key"] if ok is None else todo["embedding_key"].filter(pa.array(ok))
     flat = pa.array(vectors.reshape(-1), pa.float32())
     offsets = pa.array(np.arange(0, vectors.size + 1, max(vectors.shape[1], 1)), pa.int32())
@@ -90,7 +106,8 @@ def embedded_texts(
         own_vectors = own_vectors.select("source_row, precomputed_embedding as embedding")
         vectors = texts.join(own_vectors, "source_row").select("text_id, embedding")
     else:
-        keyed = texts.select(f"text_id, {embedding_key_sql(model_name)} as embedding_key")
+        key = embedding_key_sql(cache_model(model_name, config))
+        keyed = texts.select(f"text_id, {key} as embedding_key")
         vectors = keyed.join(cache, "embedding_key").select("text_id, embedding")
     return embedded_increment(connection, vectors, this)
 

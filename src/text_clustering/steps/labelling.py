@@ -22,6 +22,7 @@ from ..clustering import ALGORITHMS, NOISE
 from ..config import read_int
 from ..facets import facets
 from ..prompts import LLMSettings, build_prompt, request_hash
+from ..redact import redaction_counts
 from ..vectors import read_arrow, to_numpy
 from .naming import cluster_examples
 from .reuse import reuse_or_build
@@ -41,6 +42,7 @@ PROMPTS_SCHEMA = pa.schema(
         ("system_prompt", pa.string()),
         ("user_prompt", pa.string()),
         ("n_examples", pa.int32()),
+        ("redactions", pa.map_(pa.string(), pa.int32())),
     ]
 )
 
@@ -97,6 +99,7 @@ def cluster_prompts(representatives: Any, config: Mapping) -> pa.Table:
                 "system_prompt": settings.system_prompt,
                 "user_prompt": prompt,
                 "n_examples": n_examples,
+                "redactions": sorted(redaction_counts(prompt, settings.redact).items()),
             }
         )
     return pa.Table.from_pylist(rows, schema=PROMPTS_SCHEMA)

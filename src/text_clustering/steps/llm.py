@@ -12,6 +12,7 @@ var llm_retry_failed asks every failed request again.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from ..keywords import KEYWORD_MODEL_NAME
 from ..labeller import LLMLabeller, Reply
 from ..log import log
 from ..prompts import LLMSettings
+from ..redact import redaction_counts
 from ..transport import REPLY, TRANSPORT, client_from_env
 from ..vectors import read_arrow
 from .naming import CLUSTER, RELABEL, TOPIC, Request, read_inputs, walk
@@ -45,6 +47,7 @@ REPLIES_SCHEMA = pa.schema(
         ("latency_ms", pa.int64()),
         ("raw_reply", pa.string()),
         ("user_prompt", pa.string()),
+        ("redactions", pa.map_(pa.string(), pa.int32())),
         ("answered_at", pa.timestamp("us", tz="UTC")),
     ]
 )
@@ -168,11 +171,17 @@ def _ask(
     _, _, _, kind, level = requests[0]
     tokens = sum(estimate_tokens(settings.system_prompt + r[1]) for r in todo)
     n_labels = sum(settings.n * r[2] for r in todo)
+    hidden = Counter[str]()
+    for r in todo:
+        hidden.update(redaction_counts(r[1], settings.redact))
     plan = (
         f"LLM plan, level {level}: {len(unique)} {WHAT[kind]}, {len(unique) - len(todo)} "
         f"answered by the cache, {len(todo)} to ask (~{tokens} prompt tokens + "
         f"~{12 * n_labels} completion tokens)"
     )
+    if hidden:
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(hidden.items()))
+        plan += f"; private data redacted in them: {shown}"
     if how.dry_run or labeller is None or not todo:
         log(plan + (" [dry run: nothing asked]" if how.dry_run else ""))
         return []
@@ -191,6 +200,7 @@ def _ask(
             "llm_model": settings.model,
             "n_groups": groups,
             "user_prompt": prompt,
+            "redactions": sorted(redaction_counts(prompt, settings.redact).items()),
             "answered_at": now,
         }
         for (h, prompt, groups, kind, level), reply in zip(todo, replies, strict=True)

@@ -14,6 +14,7 @@ from ..clustering import NOISE
 from ..config import read_bool, read_int, read_str
 from ..errors import TextClusteringError
 from ..log import log
+from ..redact import check_classes, redact_all
 from ..vectors import read_arrow, to_numpy
 from .reuse import reuse_or_build
 
@@ -225,9 +226,11 @@ def _embed_labels(
 
 def cluster_figures(connection: Any, this: Any, text_clusters: Any, config: Mapping) -> pa.Table:
     """rpt_text_clusters_figure: the PNG (var figure_path) and the HTML map (var map_path)
-    of fct_text_clusters (which carries each cluster's label) when var savefig is true."""
+    of fct_text_clusters (which carries each cluster's label) when var savefig is true. The
+    map shows the texts with the private data of var redact replaced (a file to share)."""
     from ..report import figure_summary
 
+    private = check_classes(config.get("redact"))
     savefig = read_bool("savefig", config.get("savefig"))
     figure_path = read_str("figure_path", config.get("figure_path"))
     map_path = read_str("map_path", config.get("map_path"), required=False)
@@ -236,9 +239,9 @@ def cluster_figures(connection: Any, this: Any, text_clusters: Any, config: Mapp
     return reuse_or_build(
         connection,
         this,
-        [texts, labels, savefig, figure_path, map_path],
+        [texts, labels, savefig, figure_path, map_path, list(private)],
         lambda: figure_summary(
-            read_arrow(texts),
+            redacted(read_arrow(texts), private),
             read_arrow(labels.order("cluster_label")),
             path=figure_path if savefig else None,
             map_path=map_path if savefig else None,
@@ -258,18 +261,20 @@ def build_report(
     config: Mapping,
 ) -> pa.Table:
     """rpt_text_clusters_report: the markdown report at var report_path, leading with the
-    topics of the headline level (``topics``: dim_topics)."""
+    topics of the headline level (``topics``: dim_topics); the representatives it quotes
+    with the private data of var redact replaced (a file to share)."""
     from ..report import write_report
 
+    private = check_classes(config.get("redact"))
     report_path = read_str("report_path", config.get("report_path"), required=False)
     representatives = representatives.select("cluster_label, representative_rank, text")
     return reuse_or_build(
         connection,
         this,
-        [clusters, topics, representatives, figure, metrics, report_path],
+        [clusters, topics, representatives, figure, metrics, report_path, list(private)],
         lambda: write_report(
             read_arrow(clusters),
-            read_arrow(representatives),
+            redacted(read_arrow(representatives), private),
             read_arrow(figure),
             path=report_path,
             metrics=read_arrow(metrics),
@@ -277,6 +282,15 @@ def build_report(
         ),
         files=[report_path],
     )
+
+
+def redacted(table: pa.Table, classes: tuple[str, ...]) -> pa.Table:
+    """``table`` with its ``text`` column redacted (:func:`~text_clustering.redact.redact`)."""
+    if not classes:
+        return table
+    index = table.schema.get_field_index("text")
+    texts = redact_all(table["text"].to_pylist(), classes)
+    return table.set_column(index, "text", pa.array(texts, pa.string()))
 
 
 def export_marts(

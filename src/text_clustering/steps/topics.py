@@ -27,6 +27,7 @@ from ..config import read_int, read_optional_int, read_str
 from ..hierarchy import TopicHierarchy
 from ..keywords import KeywordModel, label_from_keywords, term_counts, top_terms
 from ..log import log
+from ..redact import check_classes, redact_all
 from ..vectors import read_arrow
 from .labelling import fitted_documents
 from .projection import embeddings_reader
@@ -142,17 +143,20 @@ def topic_keywords(
     c-TF-IDF keywords against the other topics of its level and var n keyword labels. The
     terms of the fitted texts are counted once, per cluster: level 0 (the clusters, which
     int_cluster_keywords shows) is those counts, a topic's counts are its clusters' sums.
-    Kept while the fitted texts, their clusters, the tree and vars n and default_label are
-    unchanged."""
+    The texts are redacted first (var ``redact``): no private value becomes a keyword or a
+    keyword label. Kept while the fitted texts, their clusters, the tree and vars n,
+    default_label and redact are unchanged."""
     default_label = read_str("default_label", config.get("default_label"))
     assert default_label is not None
     model = KeywordModel(n=read_int("n", config.get("n"), minimum=1), default_label=default_label)
+    private = check_classes(config.get("redact"))
     documents = fitted_documents(clustered, projected, texts)
 
     def build() -> pa.Table:
         docs = read_arrow(documents.order("text_id"))
         classes = [int(c) for c in docs["cluster_label"].to_pylist()]
-        ids, counts, terms = term_counts(docs["text"].to_pylist(), classes)
+        texts = redact_all(docs["text"].to_pylist(), private)  # no secret becomes a keyword
+        ids, counts, terms = term_counts(texts, classes)
         rows = []
         for level, topic_of in enumerate(_paths(read_arrow(tree).to_pylist())):
             topics = sorted({topic_of.get(c, NOISE) for c in ids} | {NOISE})
@@ -178,7 +182,7 @@ def topic_keywords(
             ]
         return pa.Table.from_pylist(rows, schema=TOPIC_KEYWORDS_SCHEMA)
 
-    settings = [model.n, model.default_label]
+    settings = [model.n, model.default_label, list(private)]
     return reuse_or_build(connection, this, [documents, tree, *settings], build)
 
 
