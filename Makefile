@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 # Offline, reproducible, in-repo settings for every dbt / Python process started here.
 export DBT_PROFILES_DIR := $(CURDIR)
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
+export TEXT_CLUSTERING_ONNX_DIR ?= $(CURDIR)/.cache/onnx
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export DO_NOT_TRACK := 1

@@ -16,7 +16,8 @@ texts themselves are never cut.
 that our pipeline (var ``embedding_column``), BERTopic and Toponymy read.
 
 ``--bare-encode FILE`` (used by the throughput benchmark) times a bare
-``SentenceTransformer(<same local model>).encode(texts, batch_size=64)`` on the texts of FILE.
+``SentenceTransformer(<same local model>).encode(texts)`` (its default batch of 32) on the
+texts of FILE.
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ def content_hash(texts: list[str], model: str = MODEL) -> str:
     return digest.hexdigest()[:16]
 
 
-def embeddings(texts: list[str], *, model: str = MODEL) -> np.ndarray:
-    """``(len(texts), d)`` float32 unit vectors, cached on disk by content hash."""
+def embeddings(texts: list[str], *, model: str = MODEL, backend: str = "torch") -> np.ndarray:
+    """``(len(texts), d)`` float32 unit vectors, cached on disk by content hash (the torch
+    backend's files keep their names; another backend's carry it in the model part)."""
+    model = model if backend == "torch" else f"{model}+{backend}"
     path = DATA / "embeddings" / f"{model}-{content_hash(texts, model)}.npy"
     if path.exists():
         return np.load(path)
@@ -62,7 +65,8 @@ def embeddings(texts: list[str], *, model: str = MODEL) -> np.ndarray:
 def _embed_to(path: Path, texts: list[str], model: str) -> np.ndarray:
     from text_clustering.embed import embed_texts
 
-    log(f"embedding {len(texts)} texts with {model} -> {path.name}")
+    model, _, backend = model.partition("+")
+    log(f"embedding {len(texts)} texts with {model} ({backend or 'torch'}) -> {path.name}")
     start = time.perf_counter()
     parts = []
     for offset in range(0, len(texts), CHUNK):
@@ -72,7 +76,8 @@ def _embed_to(path: Path, texts: list[str], model: str) -> np.ndarray:
             parts.append(np.load(chunk_path))
             continue
         chunk = texts[offset : offset + CHUNK]
-        parts.append(embed_texts(chunk, model_name=model, batch_size=64).astype(np.float32))
+        vectors = embed_texts(chunk, model_name=model, batch_size=64, backend=backend or "torch")
+        parts.append(vectors.astype(np.float32))
         np.save(chunk_path.with_suffix(".tmp.npy"), parts[-1])
         chunk_path.with_suffix(".tmp.npy").replace(chunk_path)
         done = offset + len(chunk)
@@ -94,11 +99,15 @@ def with_embeddings(table: pa.Table, vectors: np.ndarray) -> pa.Table:
     )
 
 
-def block_embeddings(texts: list[str], n: int | None = None, *, model: str = MODEL) -> np.ndarray:
+def block_embeddings(
+    texts: list[str], n: int | None = None, *, model: str = MODEL, backend: str = "torch"
+) -> np.ndarray:
     """``(n, d)`` vectors of ``texts[:n]`` (all when None), embedded and cached in whole blocks
     of ``BLOCK`` texts from the start of ``texts`` (so every prefix of a corpus reuses them)."""
     n = len(texts) if n is None else n
-    parts = [embeddings(texts[i : i + BLOCK], model=model) for i in range(0, n, BLOCK)]
+    parts = [
+        embeddings(texts[i : i + BLOCK], model=model, backend=backend) for i in range(0, n, BLOCK)
+    ]
     if not parts:
         return np.zeros((0, 384), dtype=np.float32)
     return np.concatenate(parts)[:n]
@@ -110,24 +119,27 @@ def corpus(name: str) -> pa.Table:
     return with_embeddings(table, block_embeddings(table["text"].to_pylist()))
 
 
-def input_file(name: str, n: int | None = None) -> Path:
-    """Parquet of the first ``n`` rows (all when None) of corpus ``name`` with embeddings."""
+def input_file(name: str, n: int | None = None, *, backend: str = "torch") -> Path:
+    """Parquet of the first ``n`` rows (all when None) of corpus ``name`` with embeddings
+    (made with ``backend``; the torch files keep their names)."""
     table = LOADERS[name]()
     if n is not None and n > table.num_rows:
         raise SystemExit(f"corpus {name} has {table.num_rows} texts, fewer than {n}")
     key = content_hash(table["text"].to_pylist())
     size = table.num_rows if n is None else n
-    path = DATA / "inputs" / f"{name}-{size}-{key}.parquet"
+    suffix = "" if backend == "torch" else f"-{backend}"
+    path = DATA / "inputs" / f"{name}-{size}-{key}{suffix}.parquet"
     if not path.exists():
         sample = table.slice(0, size)
-        sample = with_embeddings(sample, block_embeddings(table["text"].to_pylist(), size))
+        vectors = block_embeddings(table["text"].to_pylist(), size, backend=backend)
+        sample = with_embeddings(sample, vectors)
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(sample, path.with_suffix(".tmp"), compression="zstd")
         path.with_suffix(".tmp").replace(path)
     return path
 
 
-def bare_encode(path: Path, *, batch_size: int = 64) -> dict[str, float | int | str]:
+def bare_encode(path: Path, *, batch_size: int = 32) -> dict[str, float | int | str]:
     """Time a bare ``SentenceTransformer(path).encode`` on the texts of ``path``: importing
     torch and sentence-transformers, loading the model, and encoding (each timed)."""
     from text_clustering.embed import resolve_model_path

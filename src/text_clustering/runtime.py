@@ -33,6 +33,15 @@ def use_threads(n_threads: int | None) -> int:
     return n
 
 
+def threads_in_use() -> int:
+    """The threads of the last :func:`use_threads` call (else all cores this process may
+    run on)."""
+    if _threads is not None:
+        return _threads
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return available or os.cpu_count() or 1
+
+
 def import_torch() -> Any:
     """``torch``, with the thread count of the last :func:`use_threads` call applied."""
     import torch

@@ -39,6 +39,45 @@ def test_texts_come_back_in_input_order_though_encoded_by_length():
     np.testing.assert_allclose(vectors, one_by_one, atol=1e-5)
 
 
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_both_backends_keep_input_order_and_unit_length(backend):
+    texts = ["a fairly long sentence about compilers and linkers", "fonts", "mail server", ""]
+    vectors = embed_texts(texts, backend=backend, log_every=2)
+    one_by_one = np.concatenate([embed_texts([text], backend=backend) for text in texts])
+    np.testing.assert_allclose(vectors, one_by_one, atol=1e-5)  # a vector is its text's alone
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-4)
+
+
+def test_the_onnx_backend_gives_the_torch_vectors_within_int8_error():
+    texts = [
+        "a text editor for programmers with syntax highlighting and macros",
+        "chess engine that plays against you, with an opening book",
+        "mail transfer agent with spam filtering",
+        "fonts",
+        "library for reading and writing PNG images " * 20,  # past the 256-token window
+    ]
+    onnx = embed_texts(texts, backend="onnx")
+    torch = embed_texts(texts, backend="torch")
+    cosine = (onnx * torch).sum(axis=1)
+    assert cosine.min() > 0.97 and cosine.mean() > 0.99
+    again = embed_texts(texts, backend="onnx")
+    assert np.array_equal(onnx, again)  # deterministic
+
+
+def test_the_backend_var_is_checked_and_keys_the_cache():
+    from text_clustering.embed import local_backend
+    from text_clustering.steps.embedding import cache_model
+
+    with pytest.raises(ConfigError, match="`embedding_backend` must be one of onnx, torch"):
+        local_backend("all-MiniLM-L6-v2", "tensorflow")
+    assert local_backend("all-MiniLM-L6-v2", "onnx") == "onnx"
+    assert local_backend("someone/a-hub-model", "onnx") == "torch"  # no local folder to export
+    onnx = cache_model("all-MiniLM-L6-v2", {"embedding_backend": "onnx"})
+    torch = cache_model("all-MiniLM-L6-v2", {"embedding_backend": "torch"})
+    assert torch == "all-MiniLM-L6-v2" and onnx != torch  # switching never mixes vectors
+    assert cache_model("all-MiniLM-L6-v2", {}) == onnx  # onnx by default
+
+
 def test_lists_become_fixed_arrays_in_input_order():
     table = pa.table({"text_id": ["b", "a"], "v": pa.array([[1.0, 0.0], [0.0, 1.0]])})
     out = to_arrow(to_numpy(table, "v"))

@@ -11,9 +11,10 @@ import numpy as np
 import pyarrow as pa
 
 from ..config import read_int, read_optional_int, read_str
-from ..embed import OPENAI_PREFIX, embed
+from ..embed import OPENAI_PREFIX, embed, local_backend
 from ..errors import ConfigError, InputError
 from ..log import log
+from ..onnx_backend import FORMAT
 from ..redact import check_classes
 from ..runtime import use_threads
 from ..vectors import read_arrow, to_numpy
@@ -34,12 +35,21 @@ def embedding_key_sql(model_name: str, text_column: str = "text") -> str:
 
 
 def cache_model(model_name: str, config: Mapping[str, Any]) -> str:
-    """What the cache key names as the model: var embedding_model, and for an endpoint
-    (``openai:...``, which is sent redacted texts) the classes of var redact too, so
-    vectors of texts redacted otherwise are never reused."""
-    if not model_name.startswith(OPENAI_PREFIX):
-        return model_name
-    return f"{model_name} redact:{','.join(check_classes(config.get('redact')))}"
+    """What the cache key names as the model: var embedding_model; with the onnx backend
+    (var embedding_backend) its export format too (its vectors differ slightly from
+    torch's: switching never mixes them); for an endpoint (``openai:...``, which is sent
+    redacted texts) the classes of var redact, so vectors of texts redacted otherwise are
+    never reused."""
+    if model_name.startswith(OPENAI_PREFIX):
+        return f"{model_name} redact:{','.join(check_classes(config.get('redact')))}"
+    if local_backend(model_name, backend_of(config)) == "onnx":
+        return f"{model_name} onnx:{FORMAT}"
+    return model_name
+
+
+def backend_of(config: Mapping[str, Any]) -> str:
+    """Var embedding_backend (default ``onnx``)."""
+    return read_str("embedding_backend", config.get("embedding_backend"), required=False) or "onnx"
 
 
 def embedding_cache(
@@ -67,12 +77,17 @@ def embedding_cache(
         log(f"embeddings: all texts already in the cache for {model_name}: nothing to embed")
         return CACHE_SCHEMA.empty_table()
     use_threads(n_threads)
-    log(f"embeddings: {todo.num_rows} text(s) not in the cache, embedding with {model_name}")
+    backend = "endpoint" if model_name.startswith(OPENAI_PREFIX) else backend_of(config)
+    log(
+        f"embeddings: {todo.num_rows} text(s) not in the cache, embedding with {model_name} "
+        f"({local_backend(model_name, backend) if backend != 'endpoint' else backend})"
+    )
     vectors, ok = embed(
         todo["text"].to_pylist(),
         model_name=model_name,
         batch_size=batch_size,
         redact=check_classes(config.get("redact")),
+        backend=backend_of(config),
     )
     keys = todo["embedding_key"] if ok is None else todo["embedding_key"].filter(pa.array(ok))
     flat = pa.array(vectors.reshape(-1), pa.float32())

@@ -16,6 +16,7 @@ from ..errors import TextClusteringError
 from ..log import log
 from ..redact import check_classes, redact_all
 from ..vectors import read_arrow, to_numpy
+from .embedding import backend_of
 from .reuse import reuse_or_build
 
 # Texts whose vectors label quality reads at most (a sample above it): ~150 MB of vectors.
@@ -83,6 +84,7 @@ def label_quality(
     own = read_str("embedding_column", config.get("embedding_column"), required=False)
     random_state = read_int("random_state", config.get("random_state"))
     batch_size = read_int("embedding_batch_size", config.get("embedding_batch_size"), minimum=1)
+    backend = backend_of(config)
     columns = "topic_key, level, topic_id, parent_topic_id, n_texts, summary_label, model_name"
     topics = topics.select(f"{columns}, top_keywords")
     texts = scored_texts(
@@ -100,12 +102,14 @@ def label_quality(
             rows,
             clusters,
             vectors,
-            lambda labels: _embed_labels(labels, model_name, own, vectors.shape[1], batch_size),
+            lambda labels: _embed_labels(
+                labels, model_name, own, vectors.shape[1], batch_size, backend
+            ),
             model_name=model_name,
             random_state=random_state,
         )
 
-    settings = [model_name, own, random_state]
+    settings = [model_name, own, random_state, backend]
     return reuse_or_build(connection, this, [topics, texts, *settings], build)
 
 
@@ -199,7 +203,12 @@ def _parent(parent: Mapping[tuple[int, int], int | None], level: int, topic: int
 
 
 def _embed_labels(
-    labels: list[str], model_name: str, own: str | None, dim: int, batch_size: int
+    labels: list[str],
+    model_name: str,
+    own: str | None,
+    dim: int,
+    batch_size: int,
+    backend: str = "torch",
 ) -> np.ndarray | str:
     """The labels' vectors with var embedding_model, or why they cannot be had."""
     from ..embed import OPENAI_PREFIX, embed
@@ -211,7 +220,7 @@ def _embed_labels(
             "var embedding_model to the model that made the vectors to score the labels"
         )
     try:
-        vectors, ok = embed(labels, model_name=model_name, batch_size=batch_size)
+        vectors, ok = embed(labels, model_name=model_name, batch_size=batch_size, backend=backend)
     except TextClusteringError as exc:
         return f"the labels could not be embedded with {model_name!r}: {exc}"
     if ok is not None and not ok.all():

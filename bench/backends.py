@@ -1,0 +1,128 @@
+"""Does the embedding backend change the clustering? (backends.md)
+
+For every evaluation set of ``make eval`` (``--sets``, the same default), the texts are
+embedded with each backend of var ``embedding_backend`` (``torch``: the vectors ``make eval``
+uses; ``onnx``: the int8 ONNX Runtime export, the pipeline's default), cached like
+embed.py's; our pipeline is built on each set of vectors (given as var embedding_column, so
+nothing else differs) with default settings; and level 0 and every level of the hierarchy
+are scored against the set's labels (NMI, AMI, ARI, as ``make eval``). Also the cosine
+between the two backends' vectors of every text. Target (issue #16): NMI and AMI of the onnx
+vectors within 0.01 of the torch vectors' on every set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+from common import RESULTS, WORK, log, write_json
+from embed import input_file
+from eval import DEFAULT_SETS, parse_sets, texts_key
+from report import fmt, machine, machine_markdown, table
+from run_ours import read_database, run_pipeline
+
+BACKENDS = ("torch", "onnx")
+TOLERANCE = 0.01
+
+
+def vectors(source: Path) -> np.ndarray:
+    data = pq.read_table(source, columns=["embedding"])["embedding"].combine_chunks()
+    return np.asarray(data.flatten(), dtype=np.float32).reshape(len(data), -1)
+
+
+def evaluate(corpus: str, size: int | None, runs: dict[str, Path]) -> dict[str, Any]:
+    out: dict[str, Any] = {"corpus": corpus, "backends": {}}
+    sources = {b: input_file(corpus, size, backend=b) for b in BACKENDS}
+    a, b = (vectors(sources[k]) for k in BACKENDS)
+    cos = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    out["n_texts"] = int(a.shape[0])
+    out["cosine"] = {"mean": float(cos.mean()), "min": float(cos.min())}
+    for backend, source in sources.items():
+        key = f"{texts_key(source)}-{backend}"
+        if key in runs:  # the same texts (debian_families): that build, scored on these labels
+            ours = read_database(runs[key] / "pipeline.duckdb", source)
+        else:
+            run_dir = WORK / "backends" / f"{corpus}-{out['n_texts']}-{backend}"
+            ours = run_pipeline(source, run_dir, name="ours")
+            runs[key] = run_dir
+        levels = ours.get("levels") or []
+        out["backends"][backend] = {
+            "level0": ours.get("scores"),
+            "best_ari": max((row["ari"] for row in levels), default=None),
+            "n_levels": len(levels),
+            "headline_levels": ours.get("headline_levels"),
+            "wall_seconds": ours.get("wall_seconds"),
+        }
+    torch, onnx = (out["backends"][k]["level0"] or {} for k in BACKENDS)
+    out["within"] = all(
+        onnx.get(m) is not None and abs(onnx[m] - torch[m]) <= TOLERANCE for m in ("nmi", "ami")
+    )
+    return out
+
+
+def markdown(results: dict[str, Any]) -> str:
+    rows = []
+    for s in results["sets"]:
+        torch, onnx = (s["backends"][k] for k in BACKENDS)
+        t, o = torch["level0"] or {}, onnx["level0"] or {}
+        rows.append(
+            [
+                f"{s['corpus']} ({s['n_texts']})",
+                f"{fmt(s['cosine']['mean'], 4)} / {fmt(s['cosine']['min'], 4)}",
+                f"{fmt(t.get('nmi'))} / {fmt(o.get('nmi'))}",
+                f"{fmt(t.get('ami'))} / {fmt(o.get('ami'))}",
+                f"{fmt(t.get('ari'))} / {fmt(o.get('ari'))}",
+                f"{fmt(torch['best_ari'])} / {fmt(onnx['best_ari'])}",
+                s["within"],
+            ]
+        )
+    return "\n".join(
+        [
+            "# Embedding backends: torch vs onnx vectors, same pipeline",
+            "",
+            f"Made by `bench/backends.py` on {results['finished']}. Per evaluation set, the texts "
+            "embedded with each backend of var `embedding_backend` (all-MiniLM-L6-v2: torch = "
+            "sentence-transformers, the vectors `make eval` uses; onnx = the int8 ONNX Runtime "
+            "export, the default) and our default build on each (vectors given, nothing else "
+            "differs). Scores against the set's labels, noise as its own group, as `make eval`. "
+            f"Target: level-0 NMI and AMI of onnx within {TOLERANCE} of torch's on every set.",
+            "",
+            machine_markdown(results["machine"], None),
+            table(
+                [
+                    "set",
+                    "cosine mean / min",
+                    "level-0 NMI torch / onnx",
+                    "AMI torch / onnx",
+                    "ARI torch / onnx",
+                    "best layer ARI torch / onnx",
+                    f"NMI, AMI within {TOLERANCE}",
+                ],
+                rows,
+            ),
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sets", default=DEFAULT_SETS)
+    parser.add_argument("--output", type=Path, default=RESULTS / "backends")
+    args = parser.parse_args()
+    runs: dict[str, Path] = {}
+    results: dict[str, Any] = {"machine": machine(), "sets": []}
+    for corpus, size in parse_sets(args.sets):
+        log(f"backends: {corpus} {size or 'all'}")
+        results["sets"].append(evaluate(corpus, size, runs))
+        results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        write_json(args.output.with_suffix(".json"), results)
+        args.output.with_suffix(".md").write_text(markdown(results))
+    log(f"backends: wrote {args.output.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()
