@@ -55,7 +55,8 @@ class TopicHierarchy:
       entries, ``-1`` for ids without texts);
     - ``sizes_``: per level, the text count of every topic, ``(n_topics_[l],)`` (level 0:
       ``(labels.max() + 1,)``, by cluster id);
-    - ``merge_heights_``: ``(k - 1,)`` linkage distance of every merge, in merge order;
+    - ``merge_heights_``: ``(k - 1,)`` linkage distance of every merge, in merge order
+      (empty when there is no level above level 0: nothing is merged);
     - ``separation_``: ``(n_levels_,)`` mean silhouette of every level in the headline range
       (NaN outside it, with ``headline="nearest"``, or when only one level is in range);
     - ``headline_level_``: the level to show first.
@@ -90,10 +91,13 @@ class TopicHierarchy:
         vectors, labels = check_input(vectors, labels)
         ids = np.unique(labels[labels != NOISE])
         means, counts = topic_means(vectors, labels, ids)
-        pairs, heights = agglomerate(means, counts, linkage=self.linkage)
         targets = layer_counts(
             ids.size, reduction=self.reduction, max_top_topics=self.max_top_topics
         )
+        if targets:
+            pairs, heights = agglomerate(means, counts, linkage=self.linkage)
+        else:  # few enough clusters: level 0 is the top, nothing to merge
+            pairs, heights = np.zeros((0, 2), dtype=np.int64), np.zeros(0)
         groups = [_number_by_size(cut_tree(pairs, ids.size, t), counts) for t in targets]
         n_ids = int(ids.max()) + 1 if ids.size else 0
         self.parents_ = _parents(ids, n_ids, groups, targets)

@@ -66,6 +66,7 @@ def test_no_layers_above_when_there_are_few_clusters_or_only_noise():
     vectors, labels, _ = planted(n_groups=2, per_group=3)
     model = TopicHierarchy(max_top_topics=12).fit(vectors, labels)
     assert list(model.n_topics_) == [6] and model.parents_ == [] and model.headline_level_ == 0
+    assert model.merge_heights_.size == 0  # nothing merged
     only_noise = TopicHierarchy().fit(vectors, np.full(labels.size, -1))
     assert list(only_noise.n_topics_) == [0]
     assert (only_noise.transform(np.full(3, -1)) == -1).all()

@@ -112,6 +112,23 @@ def test_the_tree_is_kept_while_its_inputs_are_unchanged():
     assert other["input_fingerprint"][0] != first["input_fingerprint"][0]
 
 
+def test_a_flat_tree_reads_no_vector():
+    # as many clusters as max_top_topics or fewer: level 0 is the top, the vectors are not read
+    con = warehouse()
+    clustered, projected, _ = relations(con)
+    con.register("broken", pa.table({"text_id": ["x"], "embedding": pa.array(["not a vector"])}))
+    tree = topic_tree(
+        con,
+        "t",
+        clustered,
+        projected,
+        con.sql("select * from broken"),
+        {**CONFIG, "max_top_topics": 20},
+    )
+    assert set(tree["level"].to_pylist()) == {0}
+    assert tree.num_rows == GROUPS * CLUSTERS_PER_GROUP + 1  # the clusters and noise
+
+
 def test_topic_keywords_are_those_of_the_texts_of_the_topic():
     # counting terms once per cluster and summing them up the tree gives the c-TF-IDF of
     # each topic's own texts against the other topics of its level

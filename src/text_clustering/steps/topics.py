@@ -86,7 +86,10 @@ def topic_tree(
         labels = rows["cluster_label"].to_numpy(zero_copy_only=False).astype(np.int64)
         kept = labels != NOISE
         ids = rows["text_id"].filter(pa.array(kept))
-        vectors = embeddings_reader(connection, embedded)(ids) if len(ids) else None
+        flat = np.unique(labels[kept]).size <= settings.max_top_topics  # no level to make
+        vectors = embeddings_reader(connection, embedded)(ids) if len(ids) and not flat else None
+        if flat:
+            vectors = np.zeros((len(ids), 1), np.float32)
         hierarchy = TopicHierarchy(
             max_top_topics=settings.max_top_topics, random_state=settings.random_state
         )
