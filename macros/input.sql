@@ -50,9 +50,10 @@
 
 {#-
     A column named by a var, checked against the input's columns (at run time) and quoted.
-    An unknown name stops the build with the list of columns that do exist.
+    An unknown name stops the build with the list of columns that do exist; with `types`,
+    so does a column of another type (e.g. numbers or lists named as the text column).
 -#}
-{% macro text_clustering_column(var_name, required=true) %}
+{% macro text_clustering_column(var_name, required=true, types=none) %}
     {%- set name = var(var_name, none) -%}
     {%- if not name -%}
         {%- if required -%}
@@ -67,6 +68,20 @@
             {{ exceptions.raise_compiler_error(
                 "var " ~ var_name ~ " = '" ~ name ~ "' is not a column of the input "
                 ~ text_clustering_source() ~ "; its columns are: " ~ (columns | join(', '))
+                ~ ". Set it with --vars '{" ~ var_name ~ ": <column>}'") }}
+        {%- endif -%}
+        {%- set type = described.columns[1].values()[columns.index(name)] -%}
+        {%- if types and type not in types -%}
+            {%- set texts = [] -%}
+            {%- for column in columns -%}
+                {%- if described.columns[1].values()[loop.index0] in types -%}
+                    {%- do texts.append(column) -%}
+                {%- endif -%}
+            {%- endfor -%}
+            {{ exceptions.raise_compiler_error(
+                "var " ~ var_name ~ " = '" ~ name ~ "' is a " ~ type ~ " column of the input "
+                ~ text_clustering_source() ~ ", not text (" ~ (types | join(' or ')) ~ "). "
+                ~ ("Its text columns are: " ~ (texts | join(', ')) if texts else "It has no text column")
                 ~ ". Set it with --vars '{" ~ var_name ~ ": <column>}'") }}
         {%- endif -%}
     {%- endif -%}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,7 +102,8 @@ class RetryPolicy:
             attempts += 1
             delay: float | None = None
             try:
-                return Outcome(call(min(self.timeout, remaining or self.timeout)), attempts)
+                limit = min(self.timeout, remaining or self.timeout)
+                return Outcome(call_within(call, limit), attempts)
             except InvalidReplyError as exc:
                 error, kind = f"invalid reply: {exc}", REPLY
             except Exception as exc:
@@ -123,6 +125,36 @@ class RetryPolicy:
     def _backoff(self, attempt: int) -> float:
         delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
         return delay * random.uniform(0.5, 1.0)
+
+
+GRACE = 2.0  # seconds a call may run past its timeout before it is abandoned
+
+
+class CallTimeout(Retryable):
+    """A call that did not complete within its time (e.g. a reply trickling in byte by byte:
+    the HTTP client's timeout only bounds the wait between two bytes)."""
+
+
+def call_within(call: Callable[[float], T], timeout: float) -> T:
+    """``call(timeout)``, abandoned when it has not returned ``timeout`` + :data:`GRACE`
+    seconds later (it runs in a daemon thread, which is left to end on its own: a hung
+    socket never holds up the build or its exit). Raises :class:`CallTimeout` then."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = call(timeout)
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, daemon=True, name="text-clustering-call")
+    worker.start()
+    worker.join(timeout + GRACE)
+    if worker.is_alive():
+        raise CallTimeout(f"no complete reply within {timeout:.0f}s (the call was abandoned)")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 def classify(exc: Exception) -> Retryable | Fatal:

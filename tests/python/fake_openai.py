@@ -17,7 +17,9 @@ cluster prompt gets one of two near-identical labels, "Software tools" / "softwa
 a relabel prompt showing the siblings gets distinct labels, as ``ok``), ``stubborn`` (as
 ``collide``, and a relabel prompt gets the same label for every sibling), ``flat`` (as
 ``collide``, and a relabel prompt is answered like a cluster prompt, ``{"labels": [...]}``:
-a server that ignores the relabel schema, so the reply never fits it).
+a server that ignores the relabel schema, so the reply never fits it), ``hang`` (reads the
+request and never answers, for ``hang_seconds``), ``drip`` (a valid reply sent one byte per
+second: the HTTP client's timeout, which bounds the wait between two bytes, never fires).
 
 A relabel prompt (``## Group 1 (current label: ...)`` sections, see ``build_relabel_prompt``)
 is answered ``{"groups": [{"group": i, "labels": [...]}]}``: for each group the most frequent
@@ -62,6 +64,7 @@ class ServerState:
     reject_response_format: bool = False
     retry_after: str = "0"
     slow_seconds: float = 3.0
+    hang_seconds: float = 600.0
     rng: random.Random = field(default_factory=lambda: random.Random(1234))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -168,7 +171,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:  # keep test output quiet
         pass
 
-    def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
+    def _send(
+        self,
+        status: int,
+        body: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        drip: bool = False,
+    ):
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -177,7 +186,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self.wfile.write(data)  # the client may have given up (timeout): fine
+            if not drip:
+                self.wfile.write(data)  # the client may have given up (timeout): fine
+                return
+            for i in range(len(data)):  # one byte a second, each flushed
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+                time.sleep(1.0)
 
     def do_GET(self) -> None:  # /v1/stats: the call counters, for manual runs
         state = self.state
@@ -214,6 +229,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif behaviour == "slow":
             time.sleep(state.slow_seconds)
             self._send(500, {"error": {"message": "too late"}})
+        elif behaviour == "hang":
+            time.sleep(state.hang_seconds)  # the connection stays open, nothing is sent
         else:
             return False
         return True
@@ -281,6 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
                 ],
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
             },
+            drip=behaviour == "drip",
         )
 
 

@@ -5,7 +5,7 @@
     The input's own vectors (var embedding_column) are not copied here: stg_text_vectors
     reads them by source_row (copying 100k x 384 floats cost seconds in every build).
 -#}
-{%- set text_column = text_clustering_column('text_column') -%}
+{%- set text_column = text_clustering_column('text_column', types=['VARCHAR', 'JSON']) -%}
 {%- set id_column = text_clustering_column('id_column', required=false) -%}
 {%- do text_clustering_check_ids(id_column) -%}
 {%- set reference_column = text_clustering_column('reference_label_column', required=false) -%}
