@@ -14,6 +14,7 @@ from collections import defaultdict
 from pathlib import PurePosixPath
 
 import pytest
+from conftest import REPO
 from dbt_helpers import ok, run_dbt
 
 # The layers (a model's folder: fqn[1]) and the prefixes of their models' names.
@@ -219,3 +220,12 @@ def test_the_rejoin_rule_is_the_evaluators():
     assert rejoins({"a": {"b", "c"}, "b": {"c"}}) == {("a", "b", "c")}
     assert rejoins({"a": {"b", "c"}, "b": {"c", "d"}}) == set()
     assert rejoins({"a": {"b"}, "b": {"c"}}) == set()
+
+
+def test_usage_tracking_is_off_in_the_project_itself():
+    # not only through the Makefile's DO_NOT_TRACK: a plain `dbt docs generate && dbt docs
+    # serve` must write a docs site that loads no tracking script from the internet
+    import yaml
+
+    config = yaml.safe_load((REPO / "dbt_project.yml").read_text())
+    assert config["flags"]["send_anonymous_usage_stats"] is False
