@@ -59,6 +59,11 @@ def snapshot(database):
             database, "select text_id, level, topic_id from fct_text_topics order by 1, 2"
         ),
         "tree_fit": query(database, "select distinct input_fingerprint from int_topic_tree"),
+        "lineage": query(
+            database,
+            "select fit_key, old_cluster, new_cluster, change, is_new_id, n_texts, recorded_at "
+            "from int_cluster_lineage order by recorded_at, lineage_key",
+        ),
     }
 
 
@@ -122,6 +127,26 @@ def test_new_texts_are_only_projected_and_assigned(builds):
     path_of = {labels_after[t]: paths[t] for t in labels_before}
     assert all(paths[t] == path_of[labels_after[t]] for t in new if labels_after[t] in path_of)
     assert len(paths) == len(after)  # one path per text
+
+
+def test_a_refit_keeps_the_ids_of_the_clusters_it_continues(builds):
+    logs, states = builds
+    before, after = dict(states[2]["clustered"]), dict(states[3]["clustered"])
+    lineage = states[3]["lineage"]
+    assert len({row[0] for row in lineage}) == 2  # the first fit (all new) and the refit
+    last = max(row[6] for row in lineage)
+    refit = [row for row in lineage if row[6] == last]  # the refit's rows
+    survived = {row[1] for row in refit if row[3] == "survived"}
+    assert survived and "refit matched to the previous build" in logs[3]
+    for cluster in survived:  # most of its texts are still together, under the same id
+        members = {t for t, c in before.items() if c == cluster}
+        assert sum(after[t] == cluster for t in members) >= len(members) / 2
+    # every new cluster id was never used before
+    fresh = {row[2] for row in refit if row[4]}
+    assert not fresh & set(before.values())
+    # each new cluster is explained: a survivor, a piece or merge, or new
+    explained = {row[2] for row in refit if row[2] is not None}
+    assert explained == {c for c in after.values() if c != -1}
 
 
 def test_var_refit_fits_again(builds):

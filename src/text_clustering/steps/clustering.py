@@ -9,6 +9,7 @@ texts are assigned, so adding texts never renumbers clusters (nor re-asks the LL
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -20,6 +21,7 @@ import pyarrow.compute as pc
 
 from ..clustering import ALGORITHMS, AUTO_EPS_QUANTILE, NOISE, DensityClusterer
 from ..config import read_float, read_int, read_optional_float, read_str
+from ..lineage import match_clusters, relabel
 from ..log import log
 from ..vectors import read_arrow, to_numpy
 from .projection import embeddings_reader
@@ -33,6 +35,7 @@ CLUSTERED_SCHEMA = pa.schema(
         ("assigned_by", pa.string()),
         ("fit_id", pa.string()),
         ("cluster_fit", pa.string()),
+        ("previous_cluster_label", pa.int32()),
     ]
 )
 
@@ -107,6 +110,7 @@ def cluster_incremental(
         clusterer, fit_info, known = _restore(previous, projected, settings, embeddings)
         labels[known["found"]] = known["cluster_label"][known["found"]]
         assigned_by[known["found"]] = known["assigned_by"][known["found"]]
+        before = np.where(known["found"], known["previous_cluster_label"], NOISE - 1)
         todo = ~known["found"]
         log(f"clusters: reusing the fit of the previous build; {int(todo.sum())} new text(s)")
     else:
@@ -118,6 +122,7 @@ def cluster_incremental(
         fit_info = {**asdict(settings), "eps_used": clusterer.eps_, "n_fit": int(fitted.size)}
         _log_fit(settings, clusterer)
         todo = ~is_fit
+        before = np.full(n, NOISE - 1, dtype=np.int64)  # set by _stable_ids
     if todo.any():
         rows = np.flatnonzero(todo)
         vectors = None if embeddings is None else lambda r: embeddings(ids.take(rows[r]))
@@ -125,6 +130,8 @@ def cluster_incremental(
         labels[rows] = new
         assigned_by[rows[moved]] = "noise_policy"
         log(f"clusters: assigned {rows.size} text(s) to the nearest fitted cluster")
+    if "next_id" not in fit_info:  # a new fit: its clusters take stable ids
+        labels, before, fit_info = _stable_ids(labels, fit_info, previous, projected)
     return pa.table(
         {
             "text_id": ids,
@@ -133,9 +140,42 @@ def cluster_incremental(
             "assigned_by": pa.array(assigned_by.tolist(), pa.string()),
             "fit_id": pa.array([fit_id] * n, pa.string()),
             "cluster_fit": pa.array([json.dumps(fit_info, sort_keys=True)] * n, pa.string()),
+            # NOISE - 1: none (a text new since the fit, or the first fit)
+            "previous_cluster_label": pa.array(before, pa.int32(), mask=before < NOISE),
         },
         schema=CLUSTERED_SCHEMA,
     )
+
+
+def _stable_ids(
+    labels: np.ndarray, fit_info: dict[str, Any], previous: pa.Table | None, projected: pa.Table
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """A new fit's clusters renumbered to stable ids (:func:`~text_clustering.lineage.
+    match_clusters`: a cluster continuing one of the previous build's keeps its id, others get
+    ids never used); each text's cluster in the previous build (``NOISE - 1``: none), from
+    which int_cluster_lineage tells what became of every cluster; and the fit's info with
+    the ids' high-water mark, its key and the key of the fit it follows."""
+    before = None if previous is None or previous.num_rows == 0 else previous
+    known = _align(before, projected) if before is not None else None
+    last = json.loads(before["cluster_fit"][0].as_py()) if before is not None else {}
+    used = 0
+    if before is not None:
+        used = int(before["cluster_label"].to_numpy(zero_copy_only=False).max()) + 1
+    existed = known["found"] if known else np.zeros(labels.size, dtype=bool)
+    old = known["cluster_label"] if known else np.full(labels.size, NOISE)
+    match = match_clusters(
+        old, labels, existed=existed, next_id=max(int(last.get("next_id", 0)), used)
+    )
+    if before is not None:
+        kept = sum(1 for r in match.lineage if r["change"] == "survived")
+        log(
+            f"clusters: refit matched to the previous build: {kept} cluster(s) keep their id, "
+            f"{len(match.ids) - kept} get new ones (next id {match.next_id})"
+        )
+    info = {**fit_info, "next_id": match.next_id, "refit_of": last.get("fit_key")}
+    info["fit_key"] = hashlib.md5(json.dumps(info, sort_keys=True).encode()).hexdigest()
+    stable = relabel(labels, match.ids).astype(np.int32)
+    return stable, np.where(existed, old, NOISE - 1), info
 
 
 def _restore(
@@ -203,8 +243,13 @@ def _align(previous: pa.Table, projected: pa.Table) -> dict[str, np.ndarray]:
     found &= same == projected["embedding_hash"].to_numpy(zero_copy_only=False)
     labels = previous["cluster_label"].to_numpy(zero_copy_only=False)[rows]
     by = previous["assigned_by"].to_numpy(zero_copy_only=False)[rows]
+    earlier = np.full(rows.size, NOISE - 1, dtype=np.int64)
+    if "previous_cluster_label" in previous.column_names:
+        column = pc.fill_null(previous["previous_cluster_label"], NOISE - 1)
+        earlier = column.to_numpy(zero_copy_only=False)[rows]
     return {
         "found": found,
         "cluster_label": np.where(found, labels, NOISE).astype(np.int32),
         "assigned_by": np.where(found, by, "nearest_fit").astype(object),
+        "previous_cluster_label": np.where(found, earlier, NOISE - 1),
     }
