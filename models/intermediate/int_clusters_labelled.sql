@@ -29,22 +29,6 @@ replies as (
 
 ),
 
-representatives as (
-
-    select * from {{ ref('int_cluster_representatives') }}
-
-),
-
-representative_ids as (
-
-    select
-        cluster_label,
-        list(text_id order by representative_rank, text_id) as representative_ids
-    from representatives
-    group by cluster_label
-
-),
-
 final as (
 
     select
@@ -56,10 +40,9 @@ final as (
         named.label_status,
         named.label_error,
         keywords.top_keywords,
-        -- the representatives the prompt shows (it may drop the last ones to fit)
-        coalesce(
-            representative_ids.representative_ids[1:prompts.n_examples], []
-        ) as representative_ids,
+        -- the representatives the prompt shows (it may drop the last ones to fit, and a
+        -- prompt kept from an earlier build shows the representatives of then)
+        coalesce(prompts.representative_ids, []) as representative_ids,
         named.first_labels,
         named.collision_group,
         named.distinct_by,
@@ -75,8 +58,6 @@ final as (
     inner join keywords on named.cluster_label = keywords.cluster_label
     left join prompts on named.cluster_label = prompts.cluster_label
     left join replies on named.request_hash = replies.request_hash
-    left join representative_ids
-        on named.cluster_label = representative_ids.cluster_label
 
 )
 

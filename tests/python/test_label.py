@@ -22,6 +22,7 @@ REPRESENTATIVES = pa.table(
     {
         "cluster_label": [0, 0, 1],
         "representative_rank": [2, 1, 1],
+        "text_id": ["emacs", "vim", "chess"],
         "text": ["emacs editor", "vim editor modal editor", "chess chess board"],
     }
 )
@@ -46,7 +47,8 @@ class Warehouse:
         self.con = duckdb.connect()
         self.config = {**LLM_CONFIG, **(config or {})}
         self.put("representatives", representatives)
-        self.put("prompts", cluster_prompts(self.rel("representatives"), self.config))
+        prompts = cluster_prompts(self.con, "none_yet", self.rel("representatives"), self.config)
+        self.put("prompts", prompts)
         clusters = sorted({-1, *representatives["cluster_label"].to_pylist()})
         self.put("keywords", keywords or plain_keywords(clusters))
         # one level (no topics above the clusters): a tree of level 0 only
@@ -211,6 +213,32 @@ def test_keywords_have_every_cluster_and_noise():
     assert len(out[3]["keyword_labels"]) == 2
 
 
+def test_a_prompt_is_kept_while_its_representatives_barely_move():
+    place = Warehouse(REPRESENTATIVES)
+    first = rows(place.rel("prompts").arrow().read_all())
+    assert first[0]["representative_ids"] == ["vim", "emacs"]
+    # cluster 0 gets a new second representative (1 of 2 shown kept: still >= half), and
+    # cluster 1's only one is replaced: 0 prompt changes for 0, a new prompt for 1
+    moved = pa.table(
+        {
+            "cluster_label": [0, 0, 1],
+            "representative_rank": [1, 2, 1],
+            "text_id": ["vim", "nano", "go"],
+            "text": ["vim editor modal editor", "nano editor", "go board game stones"],
+        }
+    )
+    place.put("representatives", moved)
+    again = rows(cluster_prompts(place.con, "prompts", place.rel("representatives"), place.config))
+    assert again[0] == first[0]  # the same request: the reply cache answers it
+    assert again[1]["request_hash"] != first[1]["request_hash"]
+    assert again[1]["representative_ids"] == ["go"]
+    # other settings: every prompt is made again
+    other = cluster_prompts(
+        place.con, "prompts", place.rel("representatives"), {**place.config, "n": 2}
+    )
+    assert rows(other)[0]["request_hash"] != first[0]["request_hash"]
+
+
 def test_prompts_show_each_clusters_representatives_in_rank_order():
     out = rows(Warehouse(REPRESENTATIVES).rel("prompts").arrow().read_all())
     assert sorted(out) == [0, 1]
@@ -331,6 +359,7 @@ CLUSTERS = pa.table(
     {
         "cluster_label": [0, 0, 1, 1, 2, 2, 3, 3],
         "representative_rank": [1, 2, 1, 2, 1, 2, 1, 2],
+        "text_id": [f"t{i}" for i in range(8)],
         "text": [
             "vim modal editor",
             "vim plugins",

@@ -12,7 +12,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -21,11 +24,11 @@ import pyarrow as pa
 from ..clustering import ALGORITHMS, NOISE
 from ..config import read_int
 from ..facets import facets
+from ..log import log
 from ..prompts import LLMSettings, build_prompt, request_hash
 from ..redact import redaction_counts
 from ..vectors import read_arrow, to_numpy
-from .naming import cluster_examples
-from .reuse import reuse_or_build
+from .reuse import read_previous, reuse_or_build
 
 FACETS_SCHEMA = pa.schema(
     [
@@ -43,6 +46,8 @@ PROMPTS_SCHEMA = pa.schema(
         ("user_prompt", pa.string()),
         ("n_examples", pa.int32()),
         ("redactions", pa.map_(pa.string(), pa.int32())),
+        ("representative_ids", pa.list_(pa.string())),
+        ("settings_key", pa.string()),
     ]
 )
 
@@ -85,12 +90,28 @@ def cluster_facets(
     return reuse_or_build(connection, this, [members, k], build)
 
 
-def cluster_prompts(representatives: Any, config: Mapping) -> pa.Table:
+KEEP_SHARE = 0.5  # a prompt is kept while this share of the texts it shows still represent it
+
+
+def cluster_prompts(connection: Any, this: Any, representatives: Any, config: Mapping) -> pa.Table:
     """int_cluster_prompts: one prompt per cluster from its representatives (built offline
-    too, for audit and for the dry run)."""
+    too, for audit and for the dry run). A cluster whose previous prompt (``this``, the
+    previous build's rows) was made with the same settings and still shows at least
+    :data:`KEEP_SHARE` of its current representatives keeps that prompt verbatim - so after a
+    refit a cluster that kept its id and barely changed is answered by the reply cache, with
+    no LLM call."""
     settings = LLMSettings.from_vars(config)
-    rows = []
-    for c, texts in sorted(cluster_examples(representatives).items()):
+    key = settings_key(settings)
+    previous = read_previous(connection, this, PROMPTS_SCHEMA)
+    before = {r["cluster_label"]: r for r in previous.to_pylist()} if previous else {}
+    rows, kept = [], 0
+    for c, (ids, texts) in sorted(cluster_representatives(representatives).items()):
+        old = before.get(c)
+        shown = set(old["representative_ids"] or []) if old else set()
+        if old and old["settings_key"] == key and len(shown & set(ids)) >= KEEP_SHARE * len(shown):
+            rows.append(old)
+            kept += old["representative_ids"] != ids[: old["n_examples"]]
+            continue
         prompt, n_examples = build_prompt(texts, settings)
         rows.append(
             {
@@ -100,6 +121,32 @@ def cluster_prompts(representatives: Any, config: Mapping) -> pa.Table:
                 "user_prompt": prompt,
                 "n_examples": n_examples,
                 "redactions": sorted(redaction_counts(prompt, settings.redact).items()),
+                "representative_ids": ids[:n_examples],
+                "settings_key": key,
             }
         )
+    if kept:
+        log(f"prompts: {kept} cluster(s) keep their previous prompt (representatives barely moved)")
     return pa.Table.from_pylist(rows, schema=PROMPTS_SCHEMA)
+
+
+def settings_key(settings: LLMSettings) -> str:
+    """A hash of everything in the LLM settings (a prompt made with other settings is not
+    kept)."""
+    text = json.dumps(asdict(settings), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cluster_representatives(representatives: Any) -> dict[int, tuple[list[str], list[str]]]:
+    """cluster -> (its representatives' ids, their texts), most central first (no noise)."""
+    rows = read_arrow(
+        representatives.select("cluster_label, representative_rank, text_id, text")
+    ).to_pylist()
+    rows.sort(key=lambda r: (r["cluster_label"], r["representative_rank"], r["text_id"]))
+    out: dict[int, tuple[list[str], list[str]]] = {}
+    for r in rows:
+        if r["cluster_label"] != NOISE:
+            ids, texts = out.setdefault(r["cluster_label"], ([], []))
+            ids.append(r["text_id"])
+            texts.append(r["text"] or "")
+    return out

@@ -94,12 +94,6 @@ def read_inputs(
     return inputs
 
 
-def cluster_examples(representatives: Any) -> dict[int, list[str]]:
-    """cluster -> its representatives' texts, most central first (noise excluded)."""
-    found = _examples(representatives, "0 as level, cluster_label as id")
-    return {cluster: texts for (_, cluster), texts in found.items()}
-
-
 def _examples(representatives: Any, key: str) -> dict[tuple[int, int], list[str]]:
     """(level, id) -> the representatives' texts, most central first (noise excluded)."""
     rows = read_arrow(representatives.select(f"{key}, representative_rank, text")).to_pylist()
