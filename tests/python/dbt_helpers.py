@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -81,3 +83,25 @@ def mart(database: Path) -> list[tuple]:
         "select text_id, cluster_label, projection, summary_label, summary_labels, model_name "
         "from fct_text_clusters order by text_id",
     )
+
+
+@contextmanager
+def database_held(database: Path, *, read_only: bool = False) -> Iterator[None]:
+    """Another process holding ``database`` open (read-only or as a writer) meanwhile."""
+    flag = ", read_only=True" if read_only else ""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(database)!r}{flag}); "
+            "print('holding', flush=True); time.sleep(120)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()

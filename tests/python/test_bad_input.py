@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import threading
 import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from dbt_helpers import SENTINEL_KEY, ok, query, run_dbt, start_dbt
+from dbt_helpers import SENTINEL_KEY, database_held, ok, query, run_dbt, start_dbt
 from fake_openai import MODEL_REPORTED, serve
 
 TOPICS = {
@@ -294,21 +292,8 @@ def test_a_build_killed_midway_is_finished_by_the_next(tmp_path, step):
 
 def test_a_locked_database_gets_a_clear_message(tmp_path):
     database = tmp_path / "locked.duckdb"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb, time; c = duckdb.connect({str(database)!r}); "
-            "print('locked', flush=True); time.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with database_held(database):
         result = run_dbt(tmp_path, database, "build", vars={"source_path": "x.parquet"})
-    finally:
-        holder.kill()
     assert result.returncode != 0
     assert "is open in another process, and DuckDB allows one writer" in result.stdout
     assert "Close that process" in result.stdout

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from dbt_helpers import ok, query, run_dbt, start_dbt
+from dbt_helpers import database_held, ok, query, run_dbt, start_dbt
 from fake_openai import MODEL_REPORTED, serve
 from test_bad_input import topic_texts, write
 
@@ -235,21 +234,8 @@ def test_a_read_only_reader_holding_the_file_gets_a_build_a_clear_message(tmp_pa
             vars={"source_path": source, "min_samples": 3, "savefig": False},
         )
     )
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb, time; c = duckdb.connect({str(database)!r}, read_only=True); "
-            "print('reading', flush=True); time.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "reading"
+    with database_held(database, read_only=True):
         result = run_dbt(tmp_path, database, "build", vars={"source_path": source})
-    finally:
-        holder.kill()
     assert result.returncode != 0
     assert "is open in another process, and DuckDB allows one writer" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
