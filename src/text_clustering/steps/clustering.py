@@ -4,7 +4,9 @@ what a rebuild keeps.
 Clusters are fitted (:class:`~text_clustering.clustering.DensityClusterer`) on the texts UMAP
 was fitted on; every other text is assigned. When the previous build was made from the
 same projection fit and settings, known texts keep their labels and only new or changed
-texts are assigned, so adding texts never renumbers clusters (nor re-asks the LLM).
+texts are assigned, so adding texts never renumbers clusters (nor re-asks the LLM). A new fit
+(a refit) gives every cluster that continues one of the previous build its id, and the others
+ids never used before (:mod:`~text_clustering.lineage`).
 """
 
 from __future__ import annotations
