@@ -128,7 +128,7 @@ def export(model_path: str, folder: Path) -> Path:
             return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
     sample = tokenizer(["an example", "another, longer example"], padding=True, return_tensors="pt")
-    work = folder / "work"
+    work = folder / f"work-{os.getpid()}"  # two processes exporting at once: their own files
     work.mkdir(exist_ok=True)
     axes = {name: {0: "batch", 1: "tokens"} for name in _INPUTS}
     with torch.no_grad():
@@ -151,7 +151,7 @@ def export(model_path: str, folder: Path) -> Path:
         opt_level=1,
     )
     fused.save_model_to_file(str(work / "fused.onnx"))
-    partial = folder / "model.onnx.partial"
+    partial = work / "model-int8.onnx"
     quantize_dynamic(
         str(work / "fused.onnx"),
         str(partial),
@@ -163,14 +163,15 @@ def export(model_path: str, folder: Path) -> Path:
     if not tokenizer_file.exists():
         tokenizer.save_pretrained(str(work))
         tokenizer_file = work / "tokenizer.json"
-    (folder / "tokenizer.json").write_bytes(tokenizer_file.read_bytes())
-    (folder / "config.json").write_text(
+    (work / "tokenizer.json").write_bytes(tokenizer_file.read_bytes())
+    (work / "config.json").write_text(
         json.dumps({"max_length": max_length(model_path), "pooling": mode, "format": FORMAT})
     )
+    for name in ("tokenizer.json", "config.json", "model.onnx"):  # model.onnx last: complete
+        (work / (name if name != "model.onnx" else partial.name)).replace(folder / name)
     for path in work.iterdir():
         path.unlink()
     work.rmdir()
-    partial.rename(folder / "model.onnx")  # last: a folder with model.onnx is complete
     log(f"embeddings: ONNX export done in {time.perf_counter() - start:.1f}s")
     return folder
 
