@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .clustering import NOISE
+from .palette import NOISE_COLOUR, cluster_colours
 
 LEGEND_ROWS = 30  # clusters listed in the legend, largest first
 MAX_LABELS = 40  # clusters labelled on the PNG, largest first
@@ -106,15 +107,14 @@ def save_cluster_figure(
     noise = labels == NOISE
     ids, counts_array = np.unique(labels[~noise], return_counts=True)
     counts = {int(c): int(n) for c, n in zip(ids, counts_array, strict=True)}
-    palette = [plt.get_cmap("tab20")(i) for i in range(20)]
-    _scatter(ax, points, labels, palette)
+    colour_of = cluster_colours(counts)  # the same colours as the HTML map's
+    _scatter(ax, points, labels, colour_of)
     ax.set_xticks([])
     ax.set_yticks([])
     share = noise.mean() if len(labels) else 0.0
     ax.set_title(f"{title}: {len(labels)} texts, {len(counts)} clusters, {share:.0%} noise (grey)")
     # largest first; ties by cluster id
     ranked = sorted(counts, key=lambda c: (-counts[c], c))
-    colour_of = {c: palette[i % 20] for i, c in enumerate(sorted(counts))}
     _legend(ax, ranked, counts, names, colour_of)
     fig.tight_layout()
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
@@ -131,7 +131,7 @@ def save_cluster_figure(
     return out
 
 
-def _scatter(ax: Any, points: np.ndarray, labels: np.ndarray, palette: list[Any]) -> None:
+def _scatter(ax: Any, points: np.ndarray, labels: np.ndarray, colour_of: Mapping[int, str]) -> None:
     """Noise small and grey underneath, then every cluster in one scatter (one per cluster
     costs seconds at hundreds of them), in cluster order so later clusters lie on top."""
     size = float(np.clip(40_000 / max(len(points), 1), 0.3, 20))
@@ -141,7 +141,7 @@ def _scatter(ax: Any, points: np.ndarray, labels: np.ndarray, palette: list[Any]
             points[noise, 0],
             points[noise, 1],
             s=size * 0.6,
-            c="#c8c8c8",
+            c=NOISE_COLOUR,
             linewidths=0,
             rasterized=True,
         )
@@ -151,11 +151,12 @@ def _scatter(ax: Any, points: np.ndarray, labels: np.ndarray, palette: list[Any]
     order = np.argsort(labels, kind="stable")
     order = order[labels[order] != NOISE]
     index = np.searchsorted(clusters, labels[order])
+    colours = np.array([colour_of[int(c)] for c in clusters])
     ax.scatter(
         points[order, 0],
         points[order, 1],
         s=size,
-        c=np.array(palette)[index % len(palette)],
+        c=colours[index],
         linewidths=0,
         alpha=0.8,
         rasterized=True,

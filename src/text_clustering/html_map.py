@@ -17,15 +17,10 @@ import numpy as np
 from .clustering import NOISE
 from .figure import cluster_centres
 from .log import log
+from .palette import NOISE_COLOUR, cluster_colours
 
 MAX_HOVER_CHARS = 300
 MAP_MAX_POINTS = 50_000  # above this many texts the map shows a sample (~15 MB of HTML)
-PALETTE = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-    "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
-    "#f7b6d2", "#dbdb8d", "#9edae5", "#393b79",
-]  # fmt: skip
-NOISE_COLOUR = "#c8c8c8"
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -261,16 +256,18 @@ def build_map_html(
     ``sizes`` gives the clusters' true sizes when the points are a sample."""
     centres = cluster_centres(points, labels)
     counted = sizes or {}
+    size_of = {c: int(counted.get(c, (labels == c).sum())) for c in centres}
+    colour_of = cluster_colours(size_of)  # the same colours as the PNG's
     clusters = [
         {
             "id": c,
             "label": str(names.get(c, c)),
-            "size": int(counted.get(c, (labels == c).sum())),
-            "colour": PALETTE[rank % len(PALETTE)],
+            "size": size_of[c],
+            "colour": colour_of[c],
             "cx": round(x, 4),
             "cy": round(y, 4),
         }
-        for rank, (c, (x, y)) in enumerate(centres.items())
+        for c, (x, y) in centres.items()
     ]
     noise = {
         "id": NOISE,

@@ -72,3 +72,35 @@ def test_100k_points_and_many_clusters_make_a_png(tmp_path):
         points, labels, {i: f"cluster {i}" for i in range(40)}, tmp_path / "f.png"
     )
     assert path.stat().st_size > 50_000
+
+
+def test_every_cluster_gets_its_own_colour_far_from_noise_grey():
+    from text_clustering.palette import NOISE_COLOUR, _hex_to_rgb, _lab, distinct_colours
+
+    colours = distinct_colours(300)
+    assert len(set(colours)) == 300 and distinct_colours(300) == colours  # deterministic
+    lab = _lab(np.array([_hex_to_rgb(c) for c in colours]))
+    grey = _lab(_hex_to_rgb(NOISE_COLOUR)[None, :])
+    assert np.linalg.norm(lab - grey, axis=1).min() > 15  # no cluster looks like noise
+    first = lab[:20]  # the largest clusters' colours are the most distinct
+    gaps = np.linalg.norm(first[:, None] - first[None], axis=2) + np.eye(20) * 1e9
+    assert gaps.min() > 30
+
+
+def test_the_png_and_the_map_give_a_cluster_the_same_colour(tmp_path):
+    import json
+    import re
+
+    from text_clustering.html_map import build_map_html
+    from text_clustering.palette import cluster_colours
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([5, 2, 9, -1], [40, 30, 20, 10])
+    points = rng.normal(size=(labels.size, 2)) + labels[:, None]
+    names = {5: "five", 2: "two", 9: "nine", -1: "noise"}
+    page = build_map_html(points, labels, [""] * labels.size, names)
+    found = re.search(r'<script id="data" type="application/json">(.*?)</script>', page, re.S)
+    data = json.loads(found.group(1))
+    on_map = {c["id"]: c["colour"] for c in data["clusters"]}
+    expected = cluster_colours({5: 40, 2: 30, 9: 20})
+    assert on_map == expected  # what save_cluster_figure draws each cluster with
