@@ -4,7 +4,7 @@ without overlapping the others, and a legend with every cluster's size."""
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +87,14 @@ def save_cluster_figure(
     *,
     title: str = "Text clusters",
     dpi: int = 150,
+    topics: Sequence[str | None] | None = None,
 ) -> Path:
     """Draw ``points`` ``(n, 2)`` coloured by ``labels`` ``(n,)`` and write a PNG to ``path``.
+
+    ``topics``: each point's topic of the headline level (fct_text_clusters.topic_label), which
+    the figure leads with: the title counts them, each is named large at the median of its
+    points and a second legend lists them with their sizes; the clusters are then named in
+    their legend only.
 
     ``names`` maps a cluster id to its plain-text label, drawn (wrapped) near the median of
     the cluster's points without overlapping other labels (the ``MAX_LABELS`` largest).
@@ -112,15 +118,25 @@ def save_cluster_figure(
     ax.set_xticks([])
     ax.set_yticks([])
     share = noise.mean() if len(labels) else 0.0
-    ax.set_title(f"{title}: {len(labels)} texts, {len(counts)} clusters, {share:.0%} noise (grey)")
+    headline = topic_annotations(points, labels, topics) if topics is not None else []
+    parts = (
+        f"{len(headline)} topics of {len(counts)} clusters"
+        if headline
+        else f"{len(counts)} clusters"
+    )
+    ax.set_title(f"{title}: {len(labels)} texts, {parts}, {share:.0%} noise (grey)")
     # largest first; ties by cluster id
     ranked = sorted(counts, key=lambda c: (-counts[c], c))
+    if headline:
+        _topics(ax, headline)
     _legend(ax, ranked, counts, names, colour_of)
     fig.tight_layout()
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     # Only the largest clusters get a label on the picture: past a few dozen they cover it
-    # (and placing them costs seconds); the interactive map labels every cluster.
-    labelled = set(ranked[:MAX_LABELS])
+    # (and placing them costs seconds); the interactive map labels every cluster. With
+    # headline topics named on it, the clusters are in the legend only (their boxes hid the
+    # topics' names).
+    labelled = set(ranked[:MAX_LABELS]) if not headline else set()
     annotations = cluster_annotations(points, labels, names)
     kept = [
         (a, counts[c]) for a, c in zip(annotations, sorted(counts), strict=True) if c in labelled
@@ -161,6 +177,56 @@ def _scatter(ax: Any, points: np.ndarray, labels: np.ndarray, colour_of: Mapping
         alpha=0.8,
         rasterized=True,
     )
+
+
+def topic_annotations(
+    points: np.ndarray, labels: np.ndarray, topics: Sequence[str | None]
+) -> list[tuple[str, float, float, int]]:
+    """``(name, x, y, n_texts)`` of every headline topic (noise left out), largest first
+    (ties by name): its name and the median of its points."""
+    named = np.array([t or "" for t in topics], dtype=object)
+    keep = (labels != NOISE) & (named != "")
+    out = []
+    for name in sorted(set(named[keep].tolist())):
+        mine = keep & (named == name)
+        x, y = np.median(points[mine], axis=0)
+        out.append((str(name), float(x), float(y), int(mine.sum())))
+    return sorted(out, key=lambda t: (-t[3], t[0]))
+
+
+def _topics(ax: Any, headline: list[tuple[str, float, float, int]]) -> None:
+    """Each headline topic's name large, with a white halo, at the median of its points; and
+    a legend of the topics with their sizes (below the clusters' legend)."""
+    from matplotlib import patheffects
+    from matplotlib.lines import Line2D
+
+    halo = [patheffects.withStroke(linewidth=3, foreground="white")]
+    for name, x, y, _ in headline[:LEGEND_ROWS]:
+        ax.text(
+            x,
+            y,
+            textwrap.fill(name, 24),
+            fontsize=11,
+            fontweight="bold",
+            color="#202020",
+            ha="center",
+            va="center",
+            path_effects=halo,
+            zorder=6,
+        )
+    shown = headline[:LEGEND_ROWS]
+    legend = ax.legend(
+        [Line2D([], [], linestyle="") for _ in shown],
+        [f"{textwrap.shorten(name, 40)} ({n})" for name, _, _, n in shown],
+        loc="lower left",
+        bbox_to_anchor=(1.01, 0.0),
+        fontsize=7,
+        handlelength=0,
+        title="headline topics (texts)",
+        title_fontsize=8,
+        frameon=False,
+    )
+    ax.add_artist(legend)  # kept when the clusters' legend is added
 
 
 def _legend(

@@ -32,7 +32,8 @@ FIGURE_SCHEMA = pa.schema(
 def figure_summary(
     texts: pa.Table, clusters: pa.Table, *, path: str | None, map_path: str | None = None
 ) -> pa.Table:
-    """Draw ``texts`` ``(text_id, text, projection, cluster_label)`` labelled by ``clusters``
+    """Draw ``texts`` ``(text_id, text, projection, cluster_label[, topic_label])`` (the
+    figure leads with the headline topics of ``topic_label``) labelled by ``clusters``
     ``(cluster_label, summary_label)`` to ``path`` (PNG) and ``map_path`` (HTML); ``None``
     draws nothing there.
 
@@ -52,7 +53,9 @@ def figure_summary(
     points = to_numpy(drawn, "projection") if drawn.num_rows else np.zeros((0, 2), np.float32)
     written = mapped = None
     if path is not None:
-        written = str(save_cluster_figure(points, labels, names, path).resolve())
+        topics = drawn["topic_label"].to_pylist() if "topic_label" in drawn.column_names else None
+        figure = save_cluster_figure(points, labels, names, path, topics=topics)
+        written = str(figure.resolve())
         log(f"figure written to {written}")
     if map_path is not None:
         text = drawn["text"].to_pylist() if "text" in drawn.column_names else [""] * len(labels)

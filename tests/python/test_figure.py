@@ -104,3 +104,23 @@ def test_the_png_and_the_map_give_a_cluster_the_same_colour(tmp_path):
     on_map = {c["id"]: c["colour"] for c in data["clusters"]}
     expected = cluster_colours({5: 40, 2: 30, 9: 20})
     assert on_map == expected  # what save_cluster_figure draws each cluster with
+
+
+def test_the_png_leads_with_the_headline_topics(tmp_path):
+    from text_clustering.figure import topic_annotations
+
+    rng = np.random.default_rng(1)
+    labels = np.repeat([0, 1, 2, -1], [30, 20, 10, 5])
+    points = (
+        rng.normal(size=(labels.size, 2))
+        + np.array([0, 10, 20, -30])[np.searchsorted([-1, 0, 1, 2], labels)][:, None]
+    )
+    topics = ["Games" if c in (0, 1) else "Mail" if c == 2 else None for c in labels]
+    found = topic_annotations(points, labels, topics)
+    assert [(name, n) for name, _, _, n in found] == [("Games", 50), ("Mail", 10)]
+    games = points[labels <= 1][labels[labels <= 1] >= 0]
+    np.testing.assert_allclose(found[0][1:3], np.median(games, axis=0))
+    out = save_cluster_figure(
+        points, labels, {0: "a", 1: "b", 2: "c"}, tmp_path / "t.png", topics=topics
+    )
+    assert out.stat().st_size > 10_000

@@ -243,7 +243,7 @@ def cluster_figures(connection: Any, this: Any, text_clusters: Any, config: Mapp
     savefig = read_bool("savefig", config.get("savefig"))
     figure_path = read_str("figure_path", config.get("figure_path"))
     map_path = read_str("map_path", config.get("map_path"), required=False)
-    texts = text_clusters.select("text_id, text, projection, cluster_label")
+    texts = text_clusters.select("text_id, text, projection, cluster_label, topic_label")
     labels = text_clusters.select("cluster_label, summary_label").distinct()
     return reuse_or_build(
         connection,
