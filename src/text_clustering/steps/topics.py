@@ -86,16 +86,14 @@ def topic_tree(
         labels = rows["cluster_label"].to_numpy(zero_copy_only=False).astype(np.int64)
         kept = labels != NOISE
         ids = rows["text_id"].filter(pa.array(kept))
-        flat = np.unique(labels[kept]).size <= settings.max_top_topics  # no level to make
-        vectors = embeddings_reader(connection, embedded)(ids) if len(ids) and not flat else None
-        if flat:
-            vectors = np.zeros((len(ids), 1), np.float32)
+        if np.unique(labels[kept]).size <= settings.max_top_topics:  # no level to make
+            vectors = np.zeros((len(ids), 1), np.float32)  # (no text: no cluster either)
+        else:
+            vectors = embeddings_reader(connection, embedded)(ids)
         hierarchy = TopicHierarchy(
             max_top_topics=settings.max_top_topics, random_state=settings.random_state
         )
-        hierarchy.fit(
-            vectors if vectors is not None else np.zeros((0, 1), np.float32), labels[kept]
-        )
+        hierarchy.fit(vectors, labels[kept])
         return tree_table(hierarchy, int((~kept).sum()), settings.headline_level)
 
     return reuse_or_build(connection, this, [members, settings], build)
