@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
-from common import RESULTS, WORK, log, write_json
+from common import RESULTS, WORK, log, write_report
 from embed import input_file
 from eval import DEFAULT_SETS, parse_sets, texts_key
 from report import fmt, machine, machine_markdown, table
@@ -119,8 +119,7 @@ def main() -> None:
         log(f"backends: {corpus} {size or 'all'}")
         results["sets"].append(evaluate(corpus, size, runs))
         results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        write_json(args.output.with_suffix(".json"), results)
-        args.output.with_suffix(".md").write_text(markdown(results))
+        write_report(args.output, results, markdown)
     log(f"backends: wrote {args.output.with_suffix('.md')}")
 
 

@@ -40,7 +40,7 @@ from common import (
     read_json,
     run_bertopic,
     run_monitored,
-    write_json,
+    write_report,
 )
 from corpora import DESCRIPTIONS, write_synthetic
 from embed import input_file
@@ -692,8 +692,7 @@ def main() -> None:
         results[part] = steps[part]()
         results[part]["part_seconds"] = time.perf_counter() - start
         results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        write_json(args.output.with_suffix(".json"), results)
-        args.output.with_suffix(".md").write_text(markdown(results))
+        write_report(args.output, results, markdown)
     log(f"bench: wrote {args.output.with_suffix('.md')} and .json")
 
 

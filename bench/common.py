@@ -43,6 +43,12 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def write_report(stem: Path, results: Any, markdown: Any) -> None:
+    """A report's two files: ``stem.json`` (the results) and ``stem.md`` (``markdown(results)``)."""
+    write_json(stem.with_suffix(".json"), results)
+    stem.with_suffix(".md").write_text(markdown(results))
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as indented JSON (replacing the file whole)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,17 @@ from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
-from common import RESULTS, ROOT, WORK, log, read_json, run_bertopic, run_toponymy, write_json
+from common import (
+    RESULTS,
+    ROOT,
+    WORK,
+    log,
+    read_json,
+    run_bertopic,
+    run_toponymy,
+    write_json,
+    write_report,
+)
 from corpora import DESCRIPTIONS
 from embed import input_file
 from report import fmt, gb, machine, machine_markdown, secs, table
@@ -520,8 +530,7 @@ def main() -> None:
         report["sets"].append(evaluate(corpus, size, runs, baseline))
         report["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         report["wall_minutes"] = (time.time() - start) / 60
-        write_json(args.output.with_suffix(".json"), report)
-        args.output.with_suffix(".md").write_text(markdown(report))
+        write_report(args.output, report, markdown)
         log(f"eval: {report['sets'][-1]['corpus']}: {report['sets'][-1]['targets']}")
     log(f"eval: wrote {args.output.with_suffix('.md')} and .json")
 

@@ -515,7 +515,7 @@ def main() -> None:
         toponymy_worker(*args.toponymy_worker)
         return
     sys.path.insert(0, str(BENCH))
-    from common import log, write_json
+    from common import log, write_report
     from report import machine
 
     results: list[dict[str, Any]] = []
@@ -525,16 +525,14 @@ def main() -> None:
         results.append(evaluate(corpus, int(size) if size else None))
         log(f"{results[-1]['set']}: {results[-1]['summary']}")
         report = {"machine": info, "candidates": CANDIDATES, "sets": results}
-        write_json(args.output.with_suffix(".json"), report)
-        args.output.with_suffix(".md").write_text(markdown(report))
+        write_report(args.output, report, markdown)
     seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
     report["layout_seeds"] = [
         row
         for corpus in filter(None, (c.strip() for c in args.seed_sets.split(",")))
         for row in layout_seeds(corpus, seeds)
     ]
-    write_json(args.output.with_suffix(".json"), report)
-    args.output.with_suffix(".md").write_text(markdown(report))
+    write_report(args.output, report, markdown)
 
 
 if __name__ == "__main__":

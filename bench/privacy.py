@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS, log, write_json
+from common import RESULTS, log, write_report
 from corpora import LOADERS
 from report import machine, machine_markdown, table
 
@@ -127,8 +127,7 @@ def main() -> None:
         "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "corpora": runs,
     }
-    write_json(args.output.with_suffix(".json"), results)
-    args.output.with_suffix(".md").write_text(markdown(results))
+    write_report(args.output, results, markdown)
     log(f"privacy: wrote {args.output.with_suffix('.md')}")
 
 
