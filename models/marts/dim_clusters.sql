@@ -1,7 +1,9 @@
 {#-
     One row per cluster, noise (-1) included: size, share of all texts, centre in the
     projection, labels, who wrote them and how they were made distinct, top keywords and
-    the representatives shown to the labeller.
+    the representatives shown to the labeller. With the overrides seed applied: a pinned
+    label (model_name `human`), merged_into for a cluster merged into another (it then has
+    no texts), is_excluded.
 -#}
 with
 
@@ -14,6 +16,13 @@ text_clusters as (
 labels as (
 
     select * from {{ ref('int_clusters_labelled') }}
+
+),
+
+overridden as (
+
+    select * from {{ ref('int_topics_overridden') }}
+    where level = 0
 
 ),
 
@@ -37,15 +46,18 @@ final as (
         coalesce(sizes.n_texts, 0) as n_texts,
         coalesce(sizes.share, 0.0) as share,
         sizes.centre,
-        labels.summary_label,
-        labels.summary_labels,
-        labels.model_name,
+        overridden.summary_label,
+        overridden.summary_labels,
+        overridden.model_name,
         labels.label_status,
         labels.label_error,
         labels.distinct_by,
         labels.top_keywords,
-        labels.representative_ids
+        labels.representative_ids,
+        overridden.merged_into,
+        overridden.is_excluded
     from labels
+    inner join overridden on labels.cluster_label = overridden.topic_id
     left join sizes on labels.cluster_label = sizes.cluster_label
 
 )

@@ -2,7 +2,8 @@
     One row per (level, topic) of the hierarchy, level 0 being the clusters and -1 noise at
     every level: its parent one level up, size and share of all texts, labels and who wrote
     them, top keywords and the representatives its prompt shows. is_headline_level marks
-    the level the figure and the report lead with.
+    the level the figure and the report lead with. Labels as the overrides seed pins them
+    (int_topics_overridden); an excluded cluster's parent is -1 (it has no topic).
 -#}
 with
 
@@ -27,6 +28,12 @@ clusters as (
 topics as (
 
     select * from {{ ref('int_topics_named') }}
+
+),
+
+overridden as (
+
+    select * from {{ ref('int_topics_overridden') }}
 
 ),
 
@@ -70,9 +77,6 @@ cluster_names as (
     select
         0 as level,
         cluster_label as topic_id,
-        summary_label,
-        summary_labels,
-        model_name,
         label_status,
         top_keywords,
         representative_ids
@@ -85,9 +89,6 @@ topic_names as (
     select
         topics.level,
         topics.topic_id,
-        array_to_string(topics.summary_labels, '; ') as summary_label,
-        topics.summary_labels,
-        topics.model_name,
         topics.label_status,
         topic_keywords.top_keywords,
         -- the representatives the prompt shows (it may drop the last ones to fit)
@@ -120,14 +121,16 @@ final as (
         tree.topic_key,
         tree.level,
         tree.topic_id,
-        tree.parent_topic_id,
+        case
+            when overridden.is_excluded then -1 else tree.parent_topic_id
+        end as parent_topic_id,
         tree.topic_id = -1 as is_noise,
         tree.is_headline as is_headline_level,
         coalesce(sizes.n_texts, 0) as n_texts,
         coalesce(sizes.share, 0.0) as share,
-        names.summary_label,
-        names.summary_labels,
-        names.model_name,
+        overridden.summary_label,
+        overridden.summary_labels,
+        overridden.model_name,
         names.label_status,
         coalesce(names.top_keywords, []) as top_keywords,
         coalesce(names.representative_ids, []) as representative_ids
@@ -136,6 +139,10 @@ final as (
         on
             tree.level = names.level
             and tree.topic_id = names.topic_id
+    inner join overridden
+        on
+            tree.level = overridden.level
+            and tree.topic_id = overridden.topic_id
     left join sizes
         on
             tree.level = sizes.level

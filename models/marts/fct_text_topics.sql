@@ -1,19 +1,14 @@
 {#-
     One row per (text, level): every input text's topic at every level of the hierarchy,
-    level 0 being its cluster. Noise and texts without words are -1 at every level. For BI
-    drill-down: join dim_topics on (level, topic_id).
+    level 0 being its cluster (fct_text_clusters.cluster_label, overrides applied). Noise
+    and texts without words are -1 at every level, and so are the texts of an excluded
+    cluster above level 0. For BI drill-down: join dim_topics on (level, topic_id).
 -#}
 with
 
-texts as (
+text_clusters as (
 
-    select * from {{ ref('stg_texts') }}
-
-),
-
-clustered as (
-
-    select * from {{ ref('int_texts_clustered') }}
+    select * from {{ ref('fct_text_clusters') }}
 
 ),
 
@@ -23,25 +18,18 @@ cluster_topics as (
 
 ),
 
-assigned as (
-
-    select
-        texts.text_id,
-        coalesce(clustered.cluster_label, -1) as cluster_label
-    from texts
-    left join clustered on texts.text_id = clustered.text_id
-
-),
-
 final as (
 
     select
-        assigned.text_id || '@' || cluster_topics.level as text_topic_key,
-        assigned.text_id,
+        text_clusters.text_id || '@' || cluster_topics.level as text_topic_key,
+        text_clusters.text_id,
         cluster_topics.level,
-        cluster_topics.topic_id
-    from assigned
-    inner join cluster_topics on assigned.cluster_label = cluster_topics.cluster_label
+        case
+            when text_clusters.is_excluded and cluster_topics.level > 0 then -1
+            else cluster_topics.topic_id
+        end as topic_id
+    from text_clusters
+    inner join cluster_topics on text_clusters.cluster_label = cluster_topics.cluster_label
 
 )
 

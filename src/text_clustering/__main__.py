@@ -77,6 +77,20 @@ def summary(database: str) -> int:
             "from dim_clusters order by is_noise, n_texts desc"
         )
     )
+    overrides = con.sql(
+        "select count(*) filter (status = 'applied'), count(*) filter (status = 'stale') "
+        "from int_cluster_overrides"
+    ).fetchall()[0]
+    if any(overrides):
+        print(f"\nOverrides (seeds/cluster_overrides.csv): {overrides[0]} applied")
+    if overrides[1]:
+        print(f"{overrides[1]} stale, not applied (fix or delete these rows):")
+        print(
+            con.sql(
+                "select override_id, action, stale_reason from int_cluster_overrides "
+                "where status = 'stale' order by override_id"
+            )
+        )
     print(
         'Query it (while no build runs): .venv/bin/python -c "import duckdb; print(duckdb'
         f".connect('{path}', read_only=True).sql('select * from fct_text_clusters limit 10'))\""

@@ -3,8 +3,8 @@
     ids are never reused for a different cluster (int_texts_clustered keeps a high-water mark).
 -#}
 select later.lineage_key
-from {{ ref('int_cluster_lineage') }} as later
-inner join {{ ref('int_cluster_lineage') }} as earlier
+from {{ ref('fct_cluster_lineage') }} as later
+inner join {{ ref('fct_cluster_lineage') }} as earlier
     on
         later.recorded_at > earlier.recorded_at
         and later.new_cluster in (earlier.old_cluster, earlier.new_cluster)

@@ -18,8 +18,9 @@ SENTINEL_KEY = "sk-sentinel-7f3a9c1e5b"
 
 
 def dbt_command(workdir: Path, database: Path, *args: str, vars=None, env=None):
-    """The command line and environment of a dbt run from the repo root, with its own
-    target/ and logs/ under ``workdir``; OPENAI_* come only from ``env``."""
+    """The command line and environment of a dbt run, with its own target/ and logs/ under
+    ``workdir``; OPENAI_* come only from ``env``. The project is the repo's, or
+    ``workdir / "project"`` when :func:`project_with_overrides` made one there."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     environment.update(
         DBT_PROFILES_DIR=str(REPO),
@@ -46,11 +47,33 @@ def dbt_command(workdir: Path, database: Path, *args: str, vars=None, env=None):
     return command, environment
 
 
+def project_dir(workdir: Path) -> Path:
+    return workdir / "project" if (workdir / "project").is_dir() else REPO
+
+
+def project_with_overrides(workdir: Path, csv: str) -> Path:
+    """``workdir / "project"``: the repo's dbt project (links to its folders) with its own
+    seeds/cluster_overrides.csv holding ``csv`` (rewritten on every call)."""
+    project = workdir / "project"
+    (project / "seeds").mkdir(parents=True, exist_ok=True)
+    for name in ("dbt_project.yml", "models", "python_models", "macros", "tests", "data"):
+        if not (project / name).exists():
+            (project / name).symlink_to(REPO / name)
+    (project / "seeds" / "_seeds.yml").write_text((REPO / "seeds" / "_seeds.yml").read_text())
+    (project / "seeds" / "cluster_overrides.csv").write_text(csv)
+    return project
+
+
 def run_dbt(workdir: Path, database: Path, *args: str, vars: dict | None = None, env=None):
     """Run dbt to the end; returns the CompletedProcess (stdout, stderr as text)."""
     command, environment = dbt_command(workdir, database, *args, vars=vars, env=env)
     return subprocess.run(
-        command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=1200
+        command,
+        cwd=project_dir(workdir),
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
 
 

@@ -41,10 +41,14 @@ class Project:
         nodes = manifest["nodes"]
         self.models = {n["name"]: n for n in nodes.values() if n["resource_type"] == "model"}
         self.sources = {f"{s['source_name']}.{s['name']}": s for s in manifest["sources"].values()}
+        # seeds are raw inputs too: only staging reads them, from models/staging/seeds/
+        self.seeds = {
+            f"seeds.{n['name']}": n for n in nodes.values() if n["resource_type"] == "seed"
+        }
         self.exposures = list(manifest["exposures"].values())
         self.tests = [n for n in nodes.values() if n["resource_type"] == "test"]
         names = {n["unique_id"]: n["name"] for n in self.models.values()}
-        names |= {s["unique_id"]: key for key, s in self.sources.items()}
+        names |= {s["unique_id"]: key for key, s in (self.sources | self.seeds).items()}
         self.parents: dict[str, set[str]] = {name: set() for name in self.models}
         self.children: dict[str, set[str]] = defaultdict(set)
         for model in self.models.values():
@@ -57,7 +61,7 @@ class Project:
         return self.models[model]["fqn"][1]
 
     def is_source(self, name: str) -> bool:
-        return name in self.sources
+        return name in self.sources or name in self.seeds
 
 
 def rejoins(children: dict[str, set[str]]) -> set[tuple[str, str, str]]:

@@ -62,7 +62,7 @@ def snapshot(database):
         "lineage": query(
             database,
             "select fit_key, old_cluster, new_cluster, change, is_new_id, n_texts, recorded_at "
-            "from int_cluster_lineage order by recorded_at, lineage_key",
+            "from fct_cluster_lineage order by recorded_at, lineage_key",
         ),
     }
 

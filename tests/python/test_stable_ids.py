@@ -1,7 +1,7 @@
 """Stable cluster ids across a refit, end to end: a build, then 30 % new texts (past
 refit_new_share, so the clusters are fitted again). Clusters that continue an old one keep
 its id; those whose representatives barely moved keep their prompt and labels, asked of the
-LLM again by no call; int_cluster_lineage explains every cluster; no id is reused (the dbt
+LLM again by no call; fct_cluster_lineage explains every cluster; no id is reused (the dbt
 test assert_cluster_ids_are_never_reused runs in the build)."""
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ def test_a_refit_keeps_ids_labels_and_prompts_of_the_clusters_it_continues(tmp_p
     # every cluster of the refit is explained by the lineage, and fresh ids are new
     lineage = query(
         database,
-        "select old_cluster, new_cluster, change, is_new_id from int_cluster_lineage "
-        "where recorded_at = (select max(recorded_at) from int_cluster_lineage)",
+        "select old_cluster, new_cluster, change, is_new_id from fct_cluster_lineage "
+        "where recorded_at = (select max(recorded_at) from fct_cluster_lineage)",
     )
     assert {new for _, new, _, _ in lineage if new is not None} == set(labels_after)
     fresh = {new for _, new, _, is_new in lineage if is_new}

@@ -10,6 +10,7 @@ import pytest
 from text_clustering import LLMSettings, to_arrow, topic_keywords, topic_tree
 from text_clustering.keywords import KeywordModel, class_tfidf
 from text_clustering.steps.naming import NamingInputs, walk
+from text_clustering.steps.topics import TREE_SCHEMA, stable_topic_ids
 
 GROUPS, CLUSTERS_PER_GROUP, TEXTS_PER_CLUSTER = 4, 5, 6
 WORDS = ["chess", "mail", "font", "audio"]
@@ -43,6 +44,8 @@ def warehouse():
                 "text_id": ids,
                 "cluster_label": pa.array(labels, pa.int32()),
                 "embedding_hash": pa.array(range(n), pa.uint64()),
+                "previous_cluster_label": pa.nulls(n, pa.int32()),  # the first fit
+                "cluster_fit": ['{"next_id": 20}'] * n,
             }
         ),
     )
@@ -253,3 +256,36 @@ def test_bad_hierarchy_vars_are_named(bad):
     con = warehouse()
     with pytest.raises(ConfigError, match=next(iter(bad))):
         topic_tree(con, "t", *relations(con), {**CONFIG, **bad})
+
+
+def _tree(parents: dict[int, int], next_ids=(None, None)) -> pa.Table:
+    """A two-level tree: clusters (level 0) under their level-1 topics."""
+    rows = [
+        {"level": 0, "topic_id": c, "parent_topic_id": p, "is_headline": False}
+        for c, p in [(-1, -1), *parents.items()]
+    ]
+    rows += [
+        {"level": 1, "topic_id": t, "parent_topic_id": None, "is_headline": True}
+        for t in sorted({-1, *parents.values()})
+    ]
+    for r in rows:
+        r |= {"topic_key": f"{r['level']}:{r['topic_id']}", "n_fit_texts": 1}
+        r["next_topic_id"] = next_ids[r["level"]]
+    return pa.Table.from_pylist(rows, schema=TREE_SCHEMA)
+
+
+def test_a_refit_keeps_the_ids_of_topics_that_continue_and_never_reuses_one():
+    """The hierarchy numbers its topics afresh; matched by their texts, a topic that goes on
+    keeps its id, a new one gets an id above every id its level ever had."""
+    before = _tree({0: 0, 1: 0, 2: 1, 3: 1}, next_ids=(4, 5))  # ids 2..4 were used earlier
+    now = _tree({0: 1, 1: 1, 2: 0, 3: 0, 4: 2})  # the same two topics numbered the other way
+    labels = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, -1])
+    previous = np.array([0, 0, 1, 1, 2, 2, 3, 3, -2, -2, -1])  # cluster 4's texts are new
+    rows = stable_topic_ids(now, labels, previous, before, next_cluster_id=5).to_pylist()
+    parent = {r["topic_id"]: r["parent_topic_id"] for r in rows if r["level"] == 0}
+    assert parent == {-1: -1, 0: 0, 1: 0, 2: 1, 3: 1, 4: 5}
+    assert sorted(r["topic_id"] for r in rows if r["level"] == 1) == [-1, 0, 1, 5]
+    assert {r["level"]: r["next_topic_id"] for r in rows} == {0: 5, 1: 6}
+    assert all(r["topic_key"] == f"{r['level']}:{r['topic_id']}" for r in rows)
+    first = stable_topic_ids(now, labels, np.full(11, -2), None, next_cluster_id=5).to_pylist()
+    assert sorted(r["topic_id"] for r in first if r["level"] == 1) == [-1, 0, 1, 2]

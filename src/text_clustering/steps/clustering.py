@@ -155,7 +155,7 @@ def _stable_ids(
     """A new fit's clusters renumbered to stable ids (:func:`~text_clustering.lineage.
     match_clusters`: a cluster continuing one of the previous build's keeps its id, others get
     ids never used); each text's cluster in the previous build (``NOISE - 1``: none), from
-    which int_cluster_lineage tells what became of every cluster; and the fit's info with
+    which fct_cluster_lineage tells what became of every cluster; and the fit's info with
     the ids' high-water mark, its key and the key of the fit it follows."""
     before = None if previous is None or previous.num_rows == 0 else previous
     known = _align(before, projected) if before is not None else None

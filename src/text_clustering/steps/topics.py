@@ -4,7 +4,10 @@
   fitted on the texts the clusters were fitted on; one row per (level, topic) with its
   parent one level up, and the headline level (var headline_level, or the hierarchy's own
   choice). Kept while those texts, their clusters and the settings are unchanged, so new
-  texts assigned to a cluster inherit its path and only a refit recomputes the layers.
+  texts assigned to a cluster inherit its path and only a refit recomputes the layers. Then
+  every level's topics are matched to the previous build's by their texts, as the clusters
+  are (:func:`~text_clustering.lineage.match_clusters`): a topic that continues one keeps its
+  id, the others get ids never used at that level (``next_topic_id``, the high-water mark).
 - :func:`topic_keywords` (int_topic_keywords): c-TF-IDF keywords and keyword labels of every
   cluster (level 0; int_cluster_keywords is that level) and every topic above, from one
   count of the fitted texts' terms per cluster, summed up the tree.
@@ -21,17 +24,19 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..clustering import NOISE
 from ..config import read_int, read_optional_int, read_str
 from ..hierarchy import TopicHierarchy
 from ..keywords import KeywordModel, label_from_keywords, term_counts, top_terms
+from ..lineage import match_clusters
 from ..log import log
 from ..redact import check_classes, redact_all
 from ..vectors import read_arrow
 from .labelling import fitted_documents
 from .projection import embeddings_reader
-from .reuse import reuse_or_build
+from .reuse import read_previous, reuse_or_build
 
 TREE_SCHEMA = pa.schema(
     [
@@ -41,6 +46,7 @@ TREE_SCHEMA = pa.schema(
         ("parent_topic_id", pa.int32()),
         ("n_fit_texts", pa.int64()),
         ("is_headline", pa.bool_()),
+        ("next_topic_id", pa.int32()),
     ]
 )
 TOPIC_KEYWORDS_SCHEMA = pa.schema(
@@ -94,7 +100,22 @@ def topic_tree(
             max_top_topics=settings.max_top_topics, random_state=settings.random_state
         )
         hierarchy.fit(vectors, labels[kept])
-        return tree_table(hierarchy, int((~kept).sum()), settings.headline_level)
+        tree = tree_table(hierarchy, int((~kept).sum()), settings.headline_level)
+        before = clustered.join(fitted, "text_id").order("text_id")
+        return stable_topic_ids(
+            tree,
+            labels,
+            pc.fill_null(read_arrow(before.select("previous_cluster_label"))[0], NOISE - 1)
+            .to_numpy(zero_copy_only=False)
+            .astype(np.int64),
+            read_previous(connection, this, TREE_SCHEMA),
+            next_cluster_id=int(
+                clustered.aggregate(
+                    "coalesce(max((cluster_fit ->> '$.next_id')::integer), max(cluster_label) + 1)"
+                ).fetchall()[0][0]
+                or 0
+            ),
+        )
 
     return reuse_or_build(connection, this, [members, settings], build)
 
@@ -124,10 +145,57 @@ def tree_table(hierarchy: TopicHierarchy, n_noise: int, headline: int | None) ->
                     "parent_topic_id": up,
                     "n_fit_texts": n_noise if topic == NOISE else int(sizes[topic]),
                     "is_headline": level == chosen,
+                    "next_topic_id": None,
                 }
             )
     counts = ", ".join(str(int(n)) for n in hierarchy.n_topics_)
     log(f"topics: {top + 1} level(s) of {counts} topics; headline level {chosen}")
+    return pa.Table.from_pylist(rows, schema=TREE_SCHEMA)
+
+
+def stable_topic_ids(
+    tree: pa.Table,
+    labels: np.ndarray,
+    previous_labels: np.ndarray,
+    previous_tree: pa.Table | None,
+    *,
+    next_cluster_id: int,
+) -> pa.Table:
+    """``tree`` (the hierarchy's own numbering above level 0) with every level's topics
+    matched to ``previous_tree``'s by their texts: ``labels`` and ``previous_labels`` are the
+    fitted texts' clusters now and in the previous build (stable ids; ``NOISE - 1``: the
+    text was not there). A topic continuing one keeps its id, the others get ids above the
+    level's high-water mark, stored in ``next_topic_id`` (level 0: the clusters')."""
+    rows = tree.to_pylist()
+    now = _paths(rows)
+    old_rows = previous_tree.to_pylist() if previous_tree is not None else []
+    old = _paths(old_rows) if old_rows else []
+    old_next = {r["level"]: r["next_topic_id"] or 0 for r in old_rows}
+    existed = previous_labels != NOISE - 1
+    ids: list[dict[int, int]] = [{}]
+    next_ids = [next_cluster_id]
+    for level in range(1, len(now)):
+        current = np.array([now[level].get(c, NOISE) for c in labels.tolist()], np.int64)
+        before = np.full(labels.size, NOISE, np.int64)
+        if level < len(old):
+            before = np.array(
+                [old[level].get(c, NOISE) for c in previous_labels.tolist()], np.int64
+            )
+        match = match_clusters(
+            before, current, next_id=old_next.get(level, 0), existed=existed & (level < len(old))
+        )
+        ids.append(match.ids)
+        next_ids.append(match.next_id)
+        kept = sum(1 for r in match.lineage if r["change"] == "survived")
+        if old_rows:
+            log(f"topics: level {level} matched to the previous build: {kept} keep their id")
+    for row in rows:
+        level, up = row["level"], row["level"] + 1
+        row["topic_id"] = ids[level].get(row["topic_id"], row["topic_id"])
+        if row["parent_topic_id"] is not None and up < len(ids):
+            row["parent_topic_id"] = ids[up].get(row["parent_topic_id"], row["parent_topic_id"])
+        row["topic_key"] = topic_key(level, row["topic_id"])
+        row["next_topic_id"] = next_ids[level]
     return pa.Table.from_pylist(rows, schema=TREE_SCHEMA)
 
 

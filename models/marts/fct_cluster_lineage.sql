@@ -8,7 +8,11 @@
     none of the old cluster's texts still present is in a cluster. The first fit records
     every cluster as new.
 -#}
-{{ config(materialized='incremental', unique_key='lineage_key') }}
+{{ config(
+    materialized='incremental',
+    unique_key='lineage_key',
+    on_schema_change='append_new_columns',
+) }}
 
 with
 
