@@ -110,8 +110,11 @@ def write_report(
     topics of the headline level.
     ``path=None`` writes nothing. Returns one row.
     """
-    rows = sorted(clusters.to_pylist(), key=lambda r: (r["is_noise"], -r["n_texts"]))
-    n_texts = sum(r["n_texts"] for r in rows)
+    every = sorted(clusters.to_pylist(), key=lambda r: (r["is_noise"], -r["n_texts"]))
+    n_texts = sum(r["n_texts"] for r in every)
+    # clusters a person excluded or merged away (seeds/cluster_overrides.csv) are set aside
+    aside = [r for r in every if r.get("is_excluded") or r.get("merged_into") is not None]
+    rows = [r for r in every if r not in aside]
     real = [r for r in rows if not r["is_noise"]]
     if path is None:
         return pa.Table.from_pylist(
@@ -120,9 +123,16 @@ def write_report(
         )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    lines = _header(rows, figures, metrics, out.parent)
+    lines = _header(every, figures, metrics, out.parent)
     lines += _headline_topics(topics)
     lines += ["## Clusters", "", *_cluster_table(rows)]
+    if aside:
+        lines += ["", "## Set aside by a person (seeds/cluster_overrides.csv)", ""]
+        lines += [
+            f"- {r['cluster_label']}: {_cell(r['summary_label'])} ({r['n_texts']} texts), "
+            + ("excluded" if r.get("is_excluded") else f"merged into {r['merged_into']}")
+            for r in aside
+        ]
     examples = _examples(representatives, examples_per_cluster, max_example_chars)
     lines += ["", "## Representative texts", ""]
     for r in real:

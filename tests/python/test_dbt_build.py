@@ -160,6 +160,8 @@ def test_file_build_types_are_the_contract(file_build):
         "model_name": "VARCHAR",
         "topic_label": "VARCHAR",
         "topic_path": "VARCHAR[]",
+        "fitted_cluster_label": "INTEGER",
+        "is_excluded": "BOOLEAN",
     }
     embedded = query(database, "select typeof(embedding) from int_texts_embedded limit 1")
     assert embedded == [("FLOAT[384]",)]

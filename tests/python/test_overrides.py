@@ -145,6 +145,9 @@ def test_every_kind_of_override_holds_through_a_refit(built, tmp_path):
     ok(run_dbt(work, database, "build", vars=settings(work, "texts.parquet")))
     assert holds(database, clusters, text, topic) == {1, 2, 3, 4, 5, 6}
 
+    report = (work / "output" / "report.md").read_text()
+    assert f"- {clusters[3]}: " in report.split("## Set aside by a person")[1]  # excluded
+
     result = ok(run_dbt(work, database, "build", vars=settings(work, "more_texts.parquet")))
     assert "refit matched to the previous build" in result.stdout + result.stderr
     assert holds(database, clusters, text, topic) == {1, 2, 3, 4, 5}

@@ -235,16 +235,18 @@ def _embed_labels(
 
 def cluster_figures(connection: Any, this: Any, text_clusters: Any, config: Mapping) -> pa.Table:
     """rpt_text_clusters_figure: the PNG (var figure_path) and the HTML map (var map_path)
-    of fct_text_clusters (which carries each cluster's label) when var savefig is true. The
-    map shows the texts with the private data of var redact replaced (a file to share)."""
+    of fct_text_clusters (which carries each cluster's label) when var savefig is true,
+    without the clusters a person excluded (seeds/cluster_overrides.csv). The map shows the
+    texts with the private data of var redact replaced (a file to share)."""
     from ..report import figure_summary
 
     private = check_classes(config.get("redact"))
     savefig = read_bool("savefig", config.get("savefig"))
     figure_path = read_str("figure_path", config.get("figure_path"))
     map_path = read_str("map_path", config.get("map_path"), required=False)
-    texts = text_clusters.select("text_id, text, projection, cluster_label, topic_label")
-    labels = text_clusters.select("cluster_label, summary_label").distinct()
+    shown = text_clusters.filter("not is_excluded")
+    texts = shown.select("text_id, text, projection, cluster_label, topic_label")
+    labels = shown.select("cluster_label, summary_label").distinct()
     return reuse_or_build(
         connection,
         this,
