@@ -29,6 +29,23 @@ def built(tmp_path_factory):
     return work, database
 
 
+def test_without_overrides_the_marts_are_the_clustering_s(built):
+    """The seed is empty by default: every text keeps the cluster it was fitted or assigned
+    to, no label is a person's, nothing is excluded (so `make eval` scores the same)."""
+    _, database = built
+    assert query(
+        database,
+        "select count(*) filter (cluster_label <> fitted_cluster_label or is_excluded "
+        "or model_name = 'human') from fct_text_clusters",
+    ) == [(0,)]
+    assert query(
+        database,
+        "select count(*) from int_texts_clustered as c join fct_text_clusters as f "
+        "using (text_id) where c.cluster_label <> f.cluster_label",
+    ) == [(0,)]
+    assert query(database, "select count(*) from int_cluster_overrides") == [(0,)]
+
+
 def settings(work, source):
     return {"source_path": str(work / source), "id_column": "package", "savefig": False}
 
