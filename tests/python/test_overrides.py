@@ -221,8 +221,8 @@ def test_an_override_that_cannot_mean_anything_stops_the_build_naming_its_row(
         work,
         database,
         "build",
-        "--select",
-        "+int_cluster_overrides",
+        "--select",  # the seed and its checks: the rest of the build is in the database
+        "cluster_overrides stg_seeds__cluster_overrides int_cluster_overrides",
         vars=settings(work, "texts.parquet"),
     )
     assert result.returncode != 0
