@@ -578,8 +578,12 @@
       const r = canvas.getBoundingClientRect();
       return {x: r.left + xy[2 * i] * view.scale + view.ox, y: r.top + view.oy - xy[2 * i + 1] * view.scale};
     },
-    zoom: (factor) => zoom(factor, ...centre()),
+    zoom: (factor, x, y) => {  // around page point (x, y), or the centre
+      const r = canvas.getBoundingClientRect();
+      zoom(factor, ...(x === undefined ? centre() : [x - r.left, y - r.top]));
+    },
     zoomLevel: () => view.scale / fitScale,
+    colour: c => rgb[c],
     lastDraw: () => lastDraw,
     bench: (frames) => {
       const times = [];
