@@ -131,7 +131,8 @@ def draw_cluster_figure(
         side.set_visible(False)
     ranked = sorted(counts, key=lambda c: (-counts[c], c))
     groups = headline_groups(labels, names, topics, counts)
-    n_topics = len({t for t, c in zip(topics, labels, strict=True) if t and c != NOISE}) if topics is not None else 0  # fmt: skip
+    named = zip(topics or [], labels, strict=False)
+    n_topics = len({t for t, c in named if t and c != NOISE})
     parts = f"{len(counts)} clusters" + (f" in {n_topics} headline topics" if n_topics else "")
     share = noise.mean() if len(labels) else 0.0
     ax.set_title(
@@ -301,7 +302,9 @@ def _cluster_labels(
             ]
             for x, y in spots:
                 box = Bbox.from_bounds(x, y, w, h)
-                if box.x0 < frame.x0 or box.x1 > frame.x1 or box.y0 < frame.y0 or box.y1 > frame.y1:  # fmt: skip
+                if not (frame.x0 <= box.x0 and box.x1 <= frame.x1):
+                    continue
+                if not (frame.y0 <= box.y0 and box.y1 <= frame.y1):
                     continue
                 if any(box.overlaps(other) for other in boxes) or _inside(leaders, box).any():
                     continue

@@ -74,8 +74,6 @@ def test_the_png_and_the_map_give_a_cluster_the_same_colour(tmp_path):
     assert on_map == expected  # what save_cluster_figure draws each cluster with
 
 
-
-
 def demo_like(n: int = 6000, seed: int = 3):
     """Dense clusters (40, in 8 headline topics, sizes from 20 to 400) like the demo's, and
     5 % noise; cluster labels as long as the demo's."""
@@ -84,11 +82,12 @@ def demo_like(n: int = 6000, seed: int = 3):
     labels = np.concatenate([np.repeat(np.arange(40), sizes), np.full(n // 20, -1)])
     centres = rng.uniform(0, 40, (40, 2))
     spread = rng.uniform(0.3, 1.2, 40)
+    own = np.maximum(labels, 0)
     points = np.where(
         (labels >= 0)[:, None],
-        centres[np.maximum(labels, 0)] + rng.normal(size=(labels.size, 2)) * spread[np.maximum(labels, 0), None],
+        centres[own] + rng.normal(size=(labels.size, 2)) * spread[own, None],
         rng.uniform(0, 40, (labels.size, 2)),
-    )  # fmt: skip
+    )
     names = {c: f"cluster {c}: keywords, about, this" for c in range(40)}
     topics = [None if c < 0 else f"topic {c % 8}, a headline" for c in labels]
     return points, labels, names, topics
@@ -122,7 +121,9 @@ def test_no_label_covers_its_own_points_or_another_label():
     ]
     kinds = [p.kind for p in placed]
     assert kinds.count("topic") == 8  # every headline topic named (large, in the columns)
-    assert {p.name for p in placed if p.kind == "topic"} == {f"topic {k}, a headline" for k in range(8)}
+    assert {p.name for p in placed if p.kind == "topic"} == {
+        f"topic {k}, a headline" for k in range(8)
+    }
     assert kinds.count("cluster") >= 15  # and many clusters, small, beside their points
     title = ax.get_title(loc="left")
     assert f"{labels.size:,} texts, 40 clusters in 8 headline topics, 3% noise" in title
@@ -141,8 +142,9 @@ def test_no_two_drawn_clusters_share_a_colour():
     seen: dict[int, set[str]] = {}
     where = {tuple(p): int(c) for p, c in zip(points.round(6), labels, strict=True)}
     for collection in fig.axes[0].collections:
-        colours = collection.get_facecolors()
-        for xy, colour in zip(collection.get_offsets(), np.broadcast_to(colours, (len(collection.get_offsets()), 4)), strict=True):  # fmt: skip
+        offsets = collection.get_offsets()
+        colours = np.broadcast_to(collection.get_facecolors(), (len(offsets), 4))
+        for xy, colour in zip(offsets, colours, strict=True):
             seen.setdefault(where[tuple(np.asarray(xy).round(6))], set()).add(to_hex(colour[:3]))
     assert set(seen) == set(range(40)) | {-1}
     assert all(len(v) == 1 for v in seen.values())  # one colour per cluster

@@ -45,7 +45,8 @@ def demo_like(n: int = 3000):
     angle = np.arange(6) * np.pi / 3
     topic_xy = np.stack([np.cos(angle), np.sin(angle)], axis=1) * 12
     part = np.arange(5) * 2 * np.pi / 5
-    cluster_xy = np.array([topic_xy[c // 5] + 2 * np.array([np.cos(part[c % 5]), np.sin(part[c % 5])]) for c in range(30)])  # fmt: skip
+    around = 2 * np.stack([np.cos(part), np.sin(part)], axis=1)
+    cluster_xy = np.array([topic_xy[c // 5] + around[c % 5] for c in range(30)])
     points = np.where(
         (labels >= 0)[:, None],
         cluster_xy[np.maximum(labels, 0)] + rng.normal(0, 0.45, (n, 2)),
@@ -103,10 +104,8 @@ def test_a_large_map_shows_a_sample_with_the_true_cluster_sizes(tmp_path):
 
 
 def test_label_layers_follow_the_topic_paths_from_the_headline_down():
-    points, labels, texts, names, paths, topics, ids, _ = demo_like(600)
-    data = page_data(
-        build_map_html(points, labels, texts, names, topic_paths=paths, topics=topics)
-    )
+    points, labels, texts, names, paths, topics, _, _ = demo_like(600)
+    data = page_data(build_map_html(points, labels, texts, names, topic_paths=paths, topics=topics))
     layers = data["layers"]
     assert [len(layer["labels"]) for layer in layers] == [6, 12, 30]  # headline, middle, clusters
     assert {t["label"] for t in layers[0]["labels"]} == set(TOPICS)
@@ -195,11 +194,10 @@ def overlapping(boxes: list[dict]) -> list[tuple[str, str]]:
 def test_the_map_makes_no_network_request_from_file_url(browser, demo_map):
     open_map(browser, demo_map["path"])
     time.sleep(0.5)  # anything the page would fetch after loading
-    sent = [
-        json.loads(entry["message"])["message"]
-        for entry in browser.get_log("performance")
+    sent = [json.loads(entry["message"])["message"] for entry in browser.get_log("performance")]
+    urls = [
+        m["params"]["request"]["url"] for m in sent if m["method"] == "Network.requestWillBeSent"
     ]
-    urls = [m["params"]["request"]["url"] for m in sent if m["method"] == "Network.requestWillBeSent"]
     assert urls == [demo_map["path"].as_uri()]  # the log works: it saw the page, and only it
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
@@ -276,7 +274,7 @@ def test_only_this_topic_then_show_all_and_list_a_clusters_texts(browser, demo_m
     labels = demo_map["labels"]
     fonts = TOPICS.index("fonts")
     topic_row = browser.find_element(
-        By.XPATH, f"//div[contains(@class,'topic')][span[@class='name' and text()='fonts']]"
+        By.XPATH, "//div[contains(@class,'topic')][span[@class='name' and text()='fonts']]"
     )
     topic_row.find_element(By.CLASS_NAME, "only").click()
     in_topic = int(((labels >= fonts * 5) & (labels < fonts * 5 + 5)).sum())
@@ -320,7 +318,9 @@ def test_a_box_selection_downloads_the_csv_of_its_text_ids(browser, demo_map):
     (
         ActionChains(browser)
         .key_down(Keys.SHIFT)
-        .move_to_element_with_offset(canvas, int(x0 - rect["left"] - centre[0]), int(y0 - rect["top"] - centre[1]))
+        .move_to_element_with_offset(
+            canvas, int(x0 - rect["left"] - centre[0]), int(y0 - rect["top"] - centre[1])
+        )
         .click_and_hold()
         .move_by_offset(int(x1 - x0) // 2, int(y1 - y0) // 2)
         .move_by_offset(int(x1 - x0) - int(x1 - x0) // 2, int(y1 - y0) - int(y1 - y0) // 2)
