@@ -1,6 +1,6 @@
 // The interactive map of text_clustering (html_map.py inlines this file and the data).
-// Points: WebGL (gl.POINTS, one colour and one state byte per point, pan/zoom as uniforms),
-// or, without WebGL, a Canvas2D pixel rasteriser. Labels: DOM elements, one layer of the topic
+// Points: WebGL on a GPU (gl.POINTS, one colour and one state byte per point, pan/zoom as
+// uniforms), else a Canvas2D pixel rasteriser (faster than WebGL in software). Labels: DOM elements, one layer of the topic
 // hierarchy per zoom range, placed greedily largest first so that no two overlap.
 (function () {
   "use strict";
@@ -47,8 +47,21 @@
   }
 
   // ---- WebGL renderer ----
-  function webgl() {
-    const gl = canvas.getContext("webgl", {antialias: false, preserveDrawingBuffer: true});
+  function softwareWebgl() {  // probed on a canvas of its own: a canvas keeps its first context
+    const probe = document.createElement("canvas").getContext("webgl");
+    if (!probe) return true;
+    const info = probe.getExtension("WEBGL_debug_renderer_info");
+    const name = info ? String(probe.getParameter(info.UNMASKED_RENDERER_WEBGL)) : "";
+    const lose = probe.getExtension("WEBGL_lose_context");
+    if (lose) lose.loseContext();
+    return /swiftshader|llvmpipe|softpipe|software/i.test(name);
+  }
+  function webgl(hardwareOnly) {
+    // hardwareOnly: none when WebGL would run in software (SwiftShader, llvmpipe): there the
+    // pixel rasteriser below redraws 100k points several times faster (bench/maps.py)
+    if (hardwareOnly && softwareWebgl()) return null;
+    const gl = canvas.getContext("webgl", {antialias: false, preserveDrawingBuffer: true,
+                                           failIfMajorPerformanceCaveat: hardwareOnly});
     if (!gl) return null;
     const vs = `attribute vec2 p; attribute vec3 col; attribute float st;
       uniform vec3 v; uniform vec2 size; uniform float ps; varying vec4 c;
@@ -143,8 +156,10 @@
     };
   }
 
+  // ?webgl forces WebGL even in software, ?canvas2d the pixel rasteriser
+  const params = new URLSearchParams(location.search);
   let renderer = null;
-  try { renderer = new URLSearchParams(location.search).has("canvas2d") ? null : webgl(); }
+  try { renderer = params.has("canvas2d") ? null : webgl(!params.has("webgl")); }
   catch (e) { renderer = null; }
   if (!renderer) renderer = pixels();
   canvas.dataset.renderer = renderer.kind;
@@ -598,5 +613,6 @@
       return times;
     },
   };
+  document.body.dataset.readyMs = String(performance.now());
   document.body.dataset.ready = "true";
 })();
