@@ -139,6 +139,8 @@
         px.fill(0xffffffff);
         const r = Math.max(1, Math.round(size * ratio / 2)), s = view.scale * ratio;
         const ox = view.ox * ratio, oy = view.oy * ratio;
+        const span = [];  // a round dot: the half-width of each of its rows
+        for (let dy = -r; dy < r; dy++) span.push(Math.round(Math.sqrt(r * r - (dy + 0.5) * (dy + 0.5))));
         for (const pass of [1, 2, 3]) {  // dimmed, then noise, then the rest on top
           for (let i = 0; i < n; i++) {
             if (state[i] !== pass) continue;
@@ -146,7 +148,8 @@
             if (x < -r || y < -r || x >= W + r || y >= H + r) continue;
             const colour = pass === 1 ? grey : packed[ci[i]];
             for (let yy = Math.max(0, y - r); yy < Math.min(H, y + r); yy++) {
-              px.fill(colour, yy * W + Math.max(0, x - r), yy * W + Math.min(W, x + r));
+              const half = span[yy - y + r];
+              px.fill(colour, yy * W + Math.max(0, x - half), yy * W + Math.min(W, x + half));
             }
           }
         }
