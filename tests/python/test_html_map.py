@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import itertools
 import json
 import shutil
 import time
@@ -343,6 +344,22 @@ def test_a_box_selection_downloads_the_csv_of_its_text_ids(browser, demo_map):
     assert surely <= got <= maybe and len(rows) == len(got) == count
     first = demo_map["ids"].index(rows[0]["text_id"])
     assert rows[0]["summary_label"] == demo_map["names"][int(demo_map["labels"][first])]
+
+    # the same box drawn as a lasso (a polygon through its corners) selects the same texts
+    browser.find_element(By.ID, "clear-selection").click()
+    assert browser.find_element(By.ID, "selection").get_attribute("data-count") == "0"
+    browser.find_element(By.ID, "lasso-mode").click()
+    corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0 + 1)]
+    lasso = ActionChains(browser).move_to_element_with_offset(
+        canvas, int(x0 - rect["left"] - centre[0]), int(y0 - rect["top"] - centre[1])
+    )
+    lasso.click_and_hold()
+    for (ax, ay), (bx, by) in itertools.pairwise(corners):
+        lasso.move_by_offset(int(bx - ax), int(by - ay))
+    lasso.release().perform()
+    count = int(browser.find_element(By.ID, "selection").get_attribute("data-count"))
+    assert len(surely) <= count <= len(maybe)
+    browser.find_element(By.ID, "lasso-mode").click()
 
 
 def drawn_colour_matches(browser, demo_map) -> None:

@@ -439,7 +439,9 @@
   };
   document.getElementById("clear-selection").onclick = () => {
     selection = null;
-    document.getElementById("selection").style.display = "none";
+    const area = document.getElementById("selection");
+    area.style.display = "none";
+    area.dataset.count = "0";
     applyFocus();
   };
 
