@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .clustering import NOISE
+from .figure import anchor_of
 from .log import log
 from .palette import NOISE_COLOUR, cluster_colours
 
@@ -55,8 +56,8 @@ def label_layers(
     (labels from the top level down to its cluster), ``topics`` its topic_label (the
     headline level's). A label is ``{label, size, x, y, clusters}``: ``clusters`` are the
     indices of its clusters in ``sorted(cluster ids)``, ``(x, y)`` the point of the topic
-    nearest the median of its points (so a label sits on its own points, even for a topic
-    shaped like a ring)."""
+    nearest the median of its points (:func:`~text_clustering.figure.anchor_of`: on its own
+    points, even for a topic shaped like a ring)."""
     ids = sorted(int(c) for c in np.unique(labels) if c != NOISE)
     index = {c: i for i, c in enumerate(ids)}
     path_of: dict[int, list[str]] = {}
@@ -73,26 +74,24 @@ def label_layers(
     first = headline.most_common(1)[0][0] if headline else 0
     levels = list(range(min(first, depth - 1), depth - 1)) if len(path_of) == len(ids) else []
     layers = []
-    for j in [*levels, None]:
-        groups: dict[str, list[int]] = {}
+    for j in [*levels, None]:  # j: a position in the paths; None: the clusters themselves
+        groups: dict[Any, list[int]] = {}
         for c in ids:
-            key = names.get(c, str(c)) if j is None else path_of[c][j]
-            groups.setdefault(str(key) if j is not None else f"{c}", []).append(c)
+            groups.setdefault(c if j is None else path_of[c][j], []).append(c)
         entries = []
         for key, members in groups.items():
-            mine = np.isin(labels, members)
-            middle = np.median(points[mine], axis=0)
-            near = points[mine][np.argmin(((points[mine] - middle) ** 2).sum(axis=1))]
+            x, y = anchor_of(points[np.isin(labels, members)])
             entries.append(
                 {
-                    "label": str(names.get(members[0], key)) if j is None else key,
+                    "label": str(names.get(key, key)) if j is None else key,
                     "size": int(sum(sizes.get(c, 0) for c in members)),
-                    "x": round(float(near[0]), 4),
-                    "y": round(float(near[1]), 4),
+                    "x": round(x, 4),
+                    "y": round(y, 4),
                     "clusters": [index[c] for c in members],
                 }
             )
-        layers.append({"level": "clusters" if j is None else f"topics {j}", "labels": entries})
+        level = 0 if j is None else depth - 1 - j  # the level of dim_topics
+        layers.append({"level": level, "labels": entries})
     return layers
 
 

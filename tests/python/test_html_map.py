@@ -109,6 +109,7 @@ def test_label_layers_follow_the_topic_paths_from_the_headline_down():
     data = page_data(build_map_html(points, labels, texts, names, topic_paths=paths, topics=topics))
     layers = data["layers"]
     assert [len(layer["labels"]) for layer in layers] == [6, 12, 30]  # headline, middle, clusters
+    assert [layer["level"] for layer in layers] == [2, 1, 0]  # dim_topics' levels (3: the top)
     assert {t["label"] for t in layers[0]["labels"]} == set(TOPICS)
     board = next(t for t in layers[0]["labels"] if t["label"] == "board games")
     assert sorted(board["clusters"]) == [0, 1, 2, 3, 4]
