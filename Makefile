@@ -62,7 +62,7 @@ clean:
 # Benchmark and evaluation harness (bench/README.md): BERTopic in its own venv, reference
 # corpora from Debian packages (English package descriptions, WordNet, fortunes).
 BENCH_VENV := bench/.venv-bertopic
-.PHONY: bench-setup bench eval
+.PHONY: bench-setup bench bench-maps eval
 
 $(BENCH_VENV)/.installed: bench/requirements-bertopic.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
@@ -79,8 +79,13 @@ bench-setup: setup $(BENCH_VENV)/.installed
 	@ls /var/lib/apt/lists/*_i18n_Translation-en* >/dev/null 2>&1 || \
 	  apt-get update -qq -o Acquire::Languages=en
 
-bench: bench-setup
+bench: bench-setup bench-maps
 	$(BIN)/python bench/bench.py
+
+# The interactive map at 10k and 100k points in headless Chromium: file size, load, redraw
+# (bench/results/maps.{md,json}).
+bench-maps: setup browser
+	PYTHONPATH=$(CURDIR)/src $(BIN)/python bench/maps.py
 
 # Toponymy's layered clusterer in its own venv, for `make eval` and `make eval-hierarchy`
 # (bench/requirements-toponymy.txt).

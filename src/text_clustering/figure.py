@@ -1,10 +1,19 @@
-"""A PNG of the 2-D projection: clusters in colour, noise in grey, each label near its centre
-without overlapping the others, and a legend with every cluster's size."""
+"""A PNG of the 2-D projection to put on a slide: clusters in colour (each its own, as on the
+HTML map), noise in grey, the headline topics named large in two columns beside the map with
+leader lines to their points, the largest clusters named small with a halo beside (never on)
+their own points, and a legend of the largest clusters with their sizes.
+
+Labels are placed in display coordinates once the axes are laid out: the columns by a 1-D
+pass that keeps each label as near its anchor's height as the others allow; a cluster's label
+at the candidate spot around its points that covers fewest points, among those that cover
+almost none of its own and no other label (none: the cluster is only in the legend).
+"""
 
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,69 +23,55 @@ from .clustering import NOISE
 from .palette import NOISE_COLOUR, cluster_colours
 
 LEGEND_ROWS = 30  # clusters listed in the legend, largest first
-MAX_LABELS = 40  # clusters labelled on the PNG, largest first
+MAX_COLUMN_LABELS = 30  # headline labels in the columns beside the map
+MAX_LABELS = 40  # clusters named small on the map, largest first
+MAX_OWN_SHARE = 0.02  # a cluster label may cover at most this share of its own points
+
+
+@dataclass
+class PlacedLabel:
+    """A label drawn on the figure: ``kind`` "topic" (in a column) or "cluster" (beside its
+    points), its text artist and the indices of the points it names."""
+
+    kind: str
+    name: str
+    artist: Any
+    members: np.ndarray
 
 
 def cluster_centres(points: np.ndarray, labels: np.ndarray) -> dict[int, tuple[float, float]]:
-    """The median point of every cluster (noise excluded), by cluster id: where its label goes."""
+    """The median point of every cluster (noise excluded), by cluster id."""
     return {
         c: tuple(float(v) for v in np.median(points[labels == c], axis=0))  # type: ignore[misc]
         for c in sorted(int(c) for c in np.unique(labels[labels != NOISE]))
     }
 
 
-def cluster_annotations(
-    points: np.ndarray, labels: np.ndarray, names: Mapping[int, str], *, width: int = 22
-) -> list[tuple[float, float, str]]:
-    """``(x, y, text)`` per cluster (noise excluded): the label, wrapped to ``width``
-    characters, at the median of the cluster's points."""
-    return [
-        (x, y, textwrap.fill(str(names.get(c, c)), width=width))
-        for c, (x, y) in cluster_centres(points, labels).items()
-    ]
+def anchor_of(points: np.ndarray) -> tuple[float, float]:
+    """The point nearest the median of ``points``: on the group's own points even when the
+    group is a ring or two blobs (its median may lie in empty space)."""
+    middle = np.median(points, axis=0)
+    near = points[np.argmin(((points - middle) ** 2).sum(axis=1))]
+    return float(near[0]), float(near[1])
 
 
-def _overlaps(box: Any, placed: list[Any]) -> bool:
-    return any(box.overlaps(other) for other in placed)
-
-
-def place_labels(ax: Any, annotations: Any, sizes: Any, renderer: Any) -> list[Any]:
-    """Draw the labels largest cluster first; a label that would overlap one already drawn
-    moves to the nearest free spot around its centre (with a thin line back to it)."""
-    from matplotlib.text import Text  # matplotlib loads on drawing only
-
-    placed: list[Any] = []
-    texts: list[Any] = []
-    steps = [(0, 0)] + [
-        (r * np.cos(a), r * np.sin(a))
-        for r in (18, 32, 48, 64, 84, 108)
-        for a in np.linspace(0, 2 * np.pi, 12, endpoint=False)
-    ]
-    style = {"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#666666", "alpha": 0.9}
-    for (x, y, label), _ in sorted(zip(annotations, sizes, strict=True), key=lambda t: -t[1]):
-        for step, (dx, dy) in enumerate(steps):
-            text = ax.annotate(
-                label,
-                (x, y),
-                xytext=(dx, dy),
-                textcoords="offset points",
-                ha="center",
-                va="center",
-                fontsize=8,
-                bbox=style,
-                arrowprops={"arrowstyle": "-", "color": "#666666", "lw": 0.6}
-                if (dx or dy)
-                else None,
-            )
-            # the label's own box (an Annotation's extent would include its line back)
-            text.update_positions(renderer)
-            box = Text.get_window_extent(text, renderer).expanded(1.1, 1.3)
-            if not _overlaps(box, placed) or step == len(steps) - 1:
-                break  # a free spot, or no free spot at all: keep the farthest try
-            text.remove()
-        placed.append(box)
-        texts.append(text)
-    return texts
+def headline_groups(
+    labels: np.ndarray,
+    names: Mapping[int, str],
+    topics: Sequence[str | None] | None,
+    counts: Mapping[int, int],
+) -> list[tuple[str, np.ndarray]]:
+    """``(name, point indices)`` of what the columns name, largest first (ties by name): the
+    headline topics (each point's ``topics``, noise left out), or without topics the largest
+    clusters; at most :data:`MAX_COLUMN_LABELS`."""
+    if topics is not None:
+        named = np.array([t or "" for t in topics], dtype=object)
+        keep = (labels != NOISE) & (named != "")
+        groups = [(str(t), np.flatnonzero(keep & (named == t))) for t in set(named[keep])]
+    else:
+        groups = [(str(names.get(c, c)), np.flatnonzero(labels == c)) for c in counts]
+    groups.sort(key=lambda g: (-len(g[1]), g[0]))
+    return groups[:MAX_COLUMN_LABELS]
 
 
 def save_cluster_figure(
@@ -89,27 +84,42 @@ def save_cluster_figure(
     dpi: int = 150,
     topics: Sequence[str | None] | None = None,
 ) -> Path:
-    """Draw ``points`` ``(n, 2)`` coloured by ``labels`` ``(n,)`` and write a PNG to ``path``.
+    """Draw ``points`` ``(n, 2)`` coloured by ``labels`` ``(n,)`` (:func:`draw_cluster_figure`)
+    and write a PNG to ``path``; returns the path written."""
+    import matplotlib.pyplot as plt
 
-    ``topics``: each point's topic of the headline level (fct_text_clusters.topic_label), which
-    the figure leads with: the title counts them, each is named large at the median of its
-    points and a second legend lists them with their sizes; the clusters are then named in
-    their legend only.
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig, _ = draw_cluster_figure(points, labels, names, title=title, topics=topics)
+    fig.savefig(out, dpi=dpi)
+    plt.close(fig)
+    return out
 
-    ``names`` maps a cluster id to its plain-text label, drawn (wrapped) near the median of
-    the cluster's points without overlapping other labels (the ``MAX_LABELS`` largest).
-    Noise (-1) is drawn small and grey underneath. A legend lists the largest clusters with
-    their sizes. Point size shrinks with the number of points, so 100k points stay readable.
-    Returns the path written.
+
+def draw_cluster_figure(
+    points: np.ndarray,
+    labels: np.ndarray,
+    names: Mapping[int, str],
+    *,
+    title: str = "Text clusters",
+    topics: Sequence[str | None] | None = None,
+) -> tuple[Any, list[PlacedLabel]]:
+    """The figure and the labels placed on it.
+
+    ``topics``: each point's topic of the headline level (fct_text_clusters.topic_label): the
+    title counts them and the columns name them; without it the columns name the largest
+    clusters. ``names`` maps a cluster id to its plain-text label; the ``MAX_LABELS``
+    largest clusters are named small beside their points when they fit. Noise (-1) is drawn
+    small and grey underneath. Point size shrinks with the number of points.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(15, 10))
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    labels = np.asarray(labels)
+    fig, ax = plt.subplots(figsize=(16, 10))
     noise = labels == NOISE
     ids, counts_array = np.unique(labels[~noise], return_counts=True)
     counts = {int(c): int(n) for c, n in zip(ids, counts_array, strict=True)}
@@ -117,34 +127,206 @@ def save_cluster_figure(
     _scatter(ax, points, labels, colour_of)
     ax.set_xticks([])
     ax.set_yticks([])
-    share = noise.mean() if len(labels) else 0.0
-    headline = topic_annotations(points, labels, topics) if topics is not None else []
-    parts = (
-        f"{len(headline)} topics of {len(counts)} clusters"
-        if headline
-        else f"{len(counts)} clusters"
-    )
-    ax.set_title(f"{title}: {len(labels)} texts, {parts}, {share:.0%} noise (grey)")
-    # largest first; ties by cluster id
+    for side in ax.spines.values():
+        side.set_visible(False)
     ranked = sorted(counts, key=lambda c: (-counts[c], c))
-    if headline:
-        _topics(ax, headline)
+    groups = headline_groups(labels, names, topics, counts)
+    named = zip(topics or [], labels, strict=False)
+    n_topics = len({t for t, c in named if t and c != NOISE})
+    parts = f"{len(counts)} clusters" + (f" in {n_topics} headline topics" if n_topics else "")
+    share = noise.mean() if len(labels) else 0.0
+    ax.set_title(
+        f"{title}: {len(labels):,} texts, {parts}, {share:.0%} noise (grey)",
+        fontsize=13,
+        loc="left",
+    )
+    _frame(ax, points)
     _legend(ax, ranked, counts, names, colour_of)
     fig.tight_layout()
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
-    # Only the largest clusters get a label on the picture: past a few dozen they cover it
-    # (and placing them costs seconds); the interactive map labels every cluster. With
-    # headline topics named on it, the clusters are in the legend only (their boxes hid the
-    # topics' names).
-    labelled = set(ranked[:MAX_LABELS]) if not headline else set()
-    annotations = cluster_annotations(points, labels, names)
-    kept = [
-        (a, counts[c]) for a, c in zip(annotations, sorted(counts), strict=True) if c in labelled
-    ]
-    place_labels(ax, [a for a, _ in kept], [n for _, n in kept], renderer)
-    fig.savefig(out, dpi=dpi)
-    plt.close(fig)
-    return out
+    display = ax.transData.transform(points) if len(points) else np.zeros((0, 2))
+    placed, leaders = _columns(ax, renderer, points, display, groups, bold=topics is not None)
+    if topics is not None:
+        boxes = [p.artist.get_window_extent(renderer) for p in placed]
+        placed += _cluster_labels(
+            ax, renderer, display, labels, names, ranked[:MAX_LABELS], boxes, leaders
+        )
+    return fig, placed
+
+
+def _frame(ax: Any, points: np.ndarray) -> None:
+    """Room for a column of labels on either side of the data."""
+    if not len(points):
+        return
+    (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+    w, h = max(x1 - x0, 1e-9), max(y1 - y0, 1e-9)
+    ax.set_xlim(x0 - 0.42 * w, x1 + 0.42 * w)
+    ax.set_ylim(y0 - 0.03 * h, y1 + 0.03 * h)
+
+
+def _columns(
+    ax: Any,
+    renderer: Any,
+    points: np.ndarray,
+    display: np.ndarray,
+    groups: list[tuple[str, np.ndarray]],
+    *,
+    bold: bool,
+) -> tuple[list[PlacedLabel], np.ndarray]:
+    """The groups' names in a column left and right of the data (split by their anchors'
+    x, so leader lines stay short), each as near its anchor's height as the column allows,
+    with a leader line to the anchor. Also returns points along the leader lines (display
+    coordinates, every ~3 px), which no other label may cover."""
+    from matplotlib import patheffects
+
+    leaders: list[np.ndarray] = [np.zeros((0, 2))]
+    if not groups or not len(points):
+        return [], leaders[0]
+    inverse = ax.transData.inverted()
+    frame = ax.get_window_extent(renderer)
+    left_x, right_x = display[:, 0].min() - 10, display[:, 0].max() + 10
+    anchors = [anchor_of(points[members]) for _, members in groups]
+    anchor_px = ax.transData.transform(np.array(anchors))
+    order = np.argsort(anchor_px[:, 0], kind="stable")
+    half = (len(groups) + 1) // 2
+    sides = {"left": order[:half], "right": order[half:]}
+    halo = [patheffects.withStroke(linewidth=3, foreground="white")]
+    placed = []
+    for side, members in sides.items():
+        texts, heights = [], []
+        for g in members:
+            name, group = groups[g]
+            text = ax.text(
+                0,
+                0,
+                f"{textwrap.fill(name, 26)} ({len(group):,})",
+                fontsize=10 if bold else 9,
+                fontweight="bold" if bold else "normal",
+                color="#202020",
+                ha="right" if side == "left" else "left",
+                va="center",
+                path_effects=halo,
+                zorder=6,
+            )
+            texts.append(text)
+            heights.append(text.get_window_extent(renderer).height + 6)
+        wanted = anchor_px[members, 1]
+        ys = _spread(wanted, np.array(heights), frame.y0 + 4, frame.y1 - 4)
+        x = left_x if side == "left" else right_x
+        for text, g, y in zip(texts, members, ys, strict=True):
+            name, group = groups[g]
+            text.set_position(inverse.transform((x, y)))
+            ax.annotate(
+                "",
+                xy=anchors[g],
+                xytext=inverse.transform((x + (4 if side == "left" else -4), y)),
+                arrowprops={"arrowstyle": "-", "color": "#555555", "lw": 0.7, "shrinkA": 0},
+                zorder=5,
+            )
+            ax.plot(*anchors[g], marker="o", ms=3, color="#333333", zorder=5)
+            placed.append(PlacedLabel("topic", name, text, group))
+            start, end = np.array([x, y]), anchor_px[g]
+            steps = int(np.hypot(*(end - start)) // 3) + 2
+            leaders.append(start + np.linspace(0, 1, steps)[:, None] * (end - start))
+    return placed, np.concatenate(leaders)
+
+
+def _spread(wanted: np.ndarray, heights: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Centres (display y, up) for boxes of ``heights`` as near ``wanted`` as possible,
+    none overlapping, within ``[low, high]`` (when they fit)."""
+    order = np.argsort(-wanted, kind="stable")  # top first
+    y = np.empty(len(wanted))
+    above = high
+    for i in order:  # down from the top: under the one above
+        y[i] = min(wanted[i], above - heights[i] / 2)
+        above = y[i] - heights[i] / 2
+    below = low
+    for i in order[::-1]:  # then up from the bottom: over the one below
+        y[i] = max(y[i], below + heights[i] / 2)
+        below = y[i] + heights[i] / 2
+    return y
+
+
+def _cluster_labels(
+    ax: Any,
+    renderer: Any,
+    display: np.ndarray,
+    labels: np.ndarray,
+    names: Mapping[int, str],
+    clusters: list[int],
+    boxes: list[Any],
+    leaders: np.ndarray,
+) -> list[PlacedLabel]:
+    """Each of ``clusters`` named small, with a halo, beside its points: the candidate spot
+    around the cluster (its central 90 %) that covers fewest points, among those within the
+    axes that cover at most ``MAX_OWN_SHARE`` of its own points, no label (``boxes``) and no
+    leader line (``leaders``: points along them)."""
+    from matplotlib import patheffects
+    from matplotlib.transforms import Bbox
+
+    inverse = ax.transData.inverted()
+    frame = ax.get_window_extent(renderer)
+    step = max(1, len(display) // 20_000)  # all points are counted on a sample
+    sample = display[::step]
+    halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
+    placed = []
+    for c in clusters:
+        mine = np.flatnonzero(labels == c)
+        own = display[mine]
+        (bx0, by0), (bx1, by1) = np.percentile(own, 5, axis=0), np.percentile(own, 95, axis=0)
+        mx, my = np.median(own, axis=0)
+        text = ax.text(
+            0,
+            0,
+            textwrap.shorten(str(names.get(c, c)), 34),
+            fontsize=7,
+            color="#303030",
+            ha="left",
+            va="bottom",
+            path_effects=halo,
+            zorder=7,
+        )
+        extent = text.get_window_extent(renderer)
+        w, h = extent.width + 2, extent.height + 2
+        best = None
+        for gap in (3, 10, 22):
+            spots = [
+                (bx1 + gap, my - h / 2),  # right
+                (bx0 - gap - w, my - h / 2),  # left
+                (mx - w / 2, by1 + gap),  # above
+                (mx - w / 2, by0 - gap - h),  # below
+                (bx1 + gap, by1 + gap),
+                (bx0 - gap - w, by1 + gap),
+                (bx1 + gap, by0 - gap - h),
+                (bx0 - gap - w, by0 - gap - h),
+            ]
+            for x, y in spots:
+                box = Bbox.from_bounds(x, y, w, h)
+                if not (frame.x0 <= box.x0 and box.x1 <= frame.x1):
+                    continue
+                if not (frame.y0 <= box.y0 and box.y1 <= frame.y1):
+                    continue
+                if any(box.overlaps(other) for other in boxes) or _inside(leaders, box).any():
+                    continue
+                if _inside(own, box).mean() > MAX_OWN_SHARE:
+                    continue
+                cost = _inside(sample, box).sum() * step + gap
+                if best is None or cost < best[0]:
+                    best = (cost, box)
+            if best is not None:
+                break
+        if best is None:
+            text.remove()  # no free spot beside it: the legend names it
+            continue
+        box = best[1]
+        text.set_position(inverse.transform((box.x0 + 1, box.y0 + 1)))
+        boxes.append(box)
+        placed.append(PlacedLabel("cluster", str(names.get(c, c)), text, mine))
+    return placed
+
+
+def _inside(xy: np.ndarray, box: Any) -> np.ndarray:
+    return (xy[:, 0] >= box.x0) & (xy[:, 0] <= box.x1) & (xy[:, 1] >= box.y0) & (xy[:, 1] <= box.y1)
 
 
 def _scatter(ax: Any, points: np.ndarray, labels: np.ndarray, colour_of: Mapping[int, str]) -> None:
@@ -179,56 +361,6 @@ def _scatter(ax: Any, points: np.ndarray, labels: np.ndarray, colour_of: Mapping
     )
 
 
-def topic_annotations(
-    points: np.ndarray, labels: np.ndarray, topics: Sequence[str | None]
-) -> list[tuple[str, float, float, int]]:
-    """``(name, x, y, n_texts)`` of every headline topic (noise left out), largest first
-    (ties by name): its name and the median of its points."""
-    named = np.array([t or "" for t in topics], dtype=object)
-    keep = (labels != NOISE) & (named != "")
-    out = []
-    for name in sorted(set(named[keep].tolist())):
-        mine = keep & (named == name)
-        x, y = np.median(points[mine], axis=0)
-        out.append((str(name), float(x), float(y), int(mine.sum())))
-    return sorted(out, key=lambda t: (-t[3], t[0]))
-
-
-def _topics(ax: Any, headline: list[tuple[str, float, float, int]]) -> None:
-    """Each headline topic's name large, with a white halo, at the median of its points; and
-    a legend of the topics with their sizes (below the clusters' legend)."""
-    from matplotlib import patheffects
-    from matplotlib.lines import Line2D
-
-    halo = [patheffects.withStroke(linewidth=3, foreground="white")]
-    for name, x, y, _ in headline[:LEGEND_ROWS]:
-        ax.text(
-            x,
-            y,
-            textwrap.fill(name, 24),
-            fontsize=11,
-            fontweight="bold",
-            color="#202020",
-            ha="center",
-            va="center",
-            path_effects=halo,
-            zorder=6,
-        )
-    shown = headline[:LEGEND_ROWS]
-    legend = ax.legend(
-        [Line2D([], [], linestyle="") for _ in shown],
-        [f"{textwrap.shorten(name, 40)} ({n})" for name, _, _, n in shown],
-        loc="lower left",
-        bbox_to_anchor=(1.01, 0.0),
-        fontsize=7,
-        handlelength=0,
-        title="headline topics (texts)",
-        title_fontsize=8,
-        frameon=False,
-    )
-    ax.add_artist(legend)  # kept when the clusters' legend is added
-
-
 def _legend(
     ax: Any,
     ranked: list[int],
@@ -249,7 +381,7 @@ def _legend(
         ],
         [f"{textwrap.shorten(str(names.get(c, c)), 40)} ({counts[c]})" for c in largest],
         loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
+        bbox_to_anchor=(1.0, 1.0),
         fontsize=7,
         title="clusters (texts)"
         + (f", largest {LEGEND_ROWS}" if len(ranked) > LEGEND_ROWS else ""),

@@ -30,12 +30,18 @@ FIGURE_SCHEMA = pa.schema(
 
 
 def figure_summary(
-    texts: pa.Table, clusters: pa.Table, *, path: str | None, map_path: str | None = None
+    texts: pa.Table,
+    clusters: pa.Table,
+    *,
+    path: str | None,
+    map_path: str | None = None,
+    source: str | None = None,
 ) -> pa.Table:
-    """Draw ``texts`` ``(text_id, text, projection, cluster_label[, topic_label])`` (the
-    figure leads with the headline topics of ``topic_label``) labelled by ``clusters``
-    ``(cluster_label, summary_label)`` to ``path`` (PNG) and ``map_path`` (HTML); ``None``
-    draws nothing there.
+    """Draw ``texts`` ``(text_id, text, projection, cluster_label[, topic_label,
+    topic_path])`` labelled by ``clusters`` ``(cluster_label, summary_label)`` to ``path``
+    (PNG) and ``map_path`` (HTML); ``None`` draws nothing there. Both lead with the headline
+    topics (``topic_label``); the map's labels follow ``topic_path`` down to the clusters as
+    one zooms in. ``source`` names what was clustered, in the titles.
 
     Texts without a projection (no words to embed) are not drawn. Returns one row.
     """
@@ -51,15 +57,32 @@ def figure_summary(
         )
     )
     points = to_numpy(drawn, "projection") if drawn.num_rows else np.zeros((0, 2), np.float32)
+    column = {
+        name: drawn[name].to_pylist()
+        for name in ("topic_label", "topic_path", "text_id")
+        if name in drawn.column_names
+    }
+    topics, paths = column.get("topic_label"), column.get("topic_path")
+    title = f"Texts of {source}" if source else "Text clusters"
     written = mapped = None
     if path is not None:
-        topics = drawn["topic_label"].to_pylist() if "topic_label" in drawn.column_names else None
-        figure = save_cluster_figure(points, labels, names, path, topics=topics)
+        figure = save_cluster_figure(points, labels, names, path, topics=topics, title=title)
         written = str(figure.resolve())
         log(f"figure written to {written}")
     if map_path is not None:
         text = drawn["text"].to_pylist() if "text" in drawn.column_names else [""] * len(labels)
-        mapped = str(save_cluster_map(points, labels, text, names, map_path).resolve())
+        saved = save_cluster_map(
+            points,
+            labels,
+            text,
+            names,
+            map_path,
+            title=title,
+            text_ids=column.get("text_id"),
+            topic_paths=paths,
+            topics=topics,
+        )
+        mapped = str(saved.resolve())
         log(f"interactive map written to {mapped}")
     row = {
         "figure_path": written,

@@ -2,19 +2,11 @@ import numpy as np
 import pyarrow as pa
 
 from text_clustering import save_cluster_figure, to_arrow
-from text_clustering.figure import cluster_annotations
+from text_clustering.figure import draw_cluster_figure
 from text_clustering.report import figure_summary
 
 POINTS = np.array([[0, 0], [0, 1], [1, 0], [10, 10], [10, 11], [5, 5]], dtype=np.float32)
 LABELS = np.array([0, 0, 0, 1, 1, -1], dtype=np.int32)
-
-
-def test_annotations_sit_at_cluster_medians_as_wrapped_plain_text():
-    names = {0: "a rather long label about text editors", 1: "games"}
-    notes = cluster_annotations(POINTS, LABELS, names, width=20)
-    assert [(x, y) for x, y, _ in notes] == [(0.0, 0.0), (10.0, 10.5)]
-    assert notes[0][2] == "a rather long label\nabout text editors"
-    assert notes[1][2] == "games"
 
 
 def test_png_is_written(tmp_path):
@@ -38,30 +30,6 @@ def test_figure_summary_skips_texts_without_projection(tmp_path):
     assert row["figure_path"].endswith("f.png") and (tmp_path / "f.png").exists()
     skipped = figure_summary(texts, clusters, path=None).to_pylist()[0]
     assert skipped["figure_path"] is None
-
-
-def test_labels_at_the_same_centre_are_moved_apart():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.text import Text
-
-    from text_clustering.figure import place_labels
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.set_xlim(-10, 10)
-    ax.set_ylim(-10, 10)
-    renderer = fig.canvas.get_renderer()
-    notes = [(0.0, 0.0, f"label number {i}") for i in range(6)]
-    texts = place_labels(ax, notes, [6, 5, 4, 3, 2, 1], renderer)
-    for t in texts:
-        t.update_positions(renderer)
-    boxes = [Text.get_window_extent(t, renderer) for t in texts]
-    assert len(boxes) == 6
-    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
-    assert texts[0].xyann == (0, 0)  # the largest cluster keeps its centre
-    plt.close(fig)
 
 
 def test_100k_points_and_many_clusters_make_a_png(tmp_path):
@@ -106,21 +74,83 @@ def test_the_png_and_the_map_give_a_cluster_the_same_colour(tmp_path):
     assert on_map == expected  # what save_cluster_figure draws each cluster with
 
 
-def test_the_png_leads_with_the_headline_topics(tmp_path):
-    from text_clustering.figure import topic_annotations
+def demo_like(n: int = 6000, seed: int = 3):
+    """Dense clusters (40, in 8 headline topics, sizes from 20 to 400) like the demo's, and
+    5 % noise; cluster labels as long as the demo's."""
+    rng = np.random.default_rng(seed)
+    sizes = np.linspace(400, 20, 40).astype(int)
+    labels = np.concatenate([np.repeat(np.arange(40), sizes), np.full(n // 20, -1)])
+    centres = rng.uniform(0, 40, (40, 2))
+    spread = rng.uniform(0.3, 1.2, 40)
+    own = np.maximum(labels, 0)
+    points = np.where(
+        (labels >= 0)[:, None],
+        centres[own] + rng.normal(size=(labels.size, 2)) * spread[own, None],
+        rng.uniform(0, 40, (labels.size, 2)),
+    )
+    names = {c: f"cluster {c}: keywords, about, this" for c in range(40)}
+    topics = [None if c < 0 else f"topic {c % 8}, a headline" for c in labels]
+    return points, labels, names, topics
 
-    rng = np.random.default_rng(1)
-    labels = np.repeat([0, 1, 2, -1], [30, 20, 10, 5])
-    points = (
-        rng.normal(size=(labels.size, 2))
-        + np.array([0, 10, 20, -30])[np.searchsorted([-1, 0, 1, 2], labels)][:, None]
-    )
-    topics = ["Games" if c in (0, 1) else "Mail" if c == 2 else None for c in labels]
-    found = topic_annotations(points, labels, topics)
-    assert [(name, n) for name, _, _, n in found] == [("Games", 50), ("Mail", 10)]
-    games = points[labels <= 1][labels[labels <= 1] >= 0]
-    np.testing.assert_allclose(found[0][1:3], np.median(games, axis=0))
-    out = save_cluster_figure(
-        points, labels, {0: "a", 1: "b", 2: "c"}, tmp_path / "t.png", topics=topics
-    )
-    assert out.stat().st_size > 10_000
+
+def test_no_label_covers_its_own_points_or_another_label():
+    from matplotlib.text import Text
+
+    from text_clustering.figure import MAX_OWN_SHARE
+
+    points, labels, names, topics = demo_like()
+    fig, placed = draw_cluster_figure(points, labels, names, topics=topics)
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    display = ax.transData.transform(points)
+    boxes = []
+    for label in placed:
+        box = Text.get_window_extent(label.artist, renderer)
+        own = display[label.members]
+        inside = (
+            (own[:, 0] >= box.x0) & (own[:, 0] <= box.x1)
+            & (own[:, 1] >= box.y0) & (own[:, 1] <= box.y1)
+        )  # fmt: skip
+        assert inside.mean() <= MAX_OWN_SHARE, (label.name, inside.mean())
+        boxes.append(box)
+    assert not [
+        (placed[i].name, placed[j].name)
+        for i in range(len(boxes))
+        for j in range(i + 1, len(boxes))
+        if boxes[i].overlaps(boxes[j])
+    ]
+    kinds = [p.kind for p in placed]
+    assert kinds.count("topic") == 8  # every headline topic named (large, in the columns)
+    assert {p.name for p in placed if p.kind == "topic"} == {
+        f"topic {k}, a headline" for k in range(8)
+    }
+    assert kinds.count("cluster") >= 15  # and many clusters, small, beside their points
+    title = ax.get_title(loc="left")
+    assert f"{labels.size:,} texts, 40 clusters in 8 headline topics, 3% noise" in title
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_no_two_drawn_clusters_share_a_colour():
+    from matplotlib.colors import to_hex
+
+    from text_clustering.palette import NOISE_COLOUR
+
+    points, labels, names, topics = demo_like(n=3000, seed=4)
+    fig, _ = draw_cluster_figure(points, labels, names, topics=topics)
+    seen: dict[int, set[str]] = {}
+    where = {tuple(p): int(c) for p, c in zip(points.round(6), labels, strict=True)}
+    for collection in fig.axes[0].collections:
+        offsets = collection.get_offsets()
+        colours = np.broadcast_to(collection.get_facecolors(), (len(offsets), 4))
+        for xy, colour in zip(offsets, colours, strict=True):
+            seen.setdefault(where[tuple(np.asarray(xy).round(6))], set()).add(to_hex(colour[:3]))
+    assert set(seen) == set(range(40)) | {-1}
+    assert all(len(v) == 1 for v in seen.values())  # one colour per cluster
+    colours = [next(iter(seen[c])) for c in range(40)]
+    assert len(set(colours)) == 40 and NOISE_COLOUR not in colours  # all distinct, none grey
+    assert seen[-1] == {NOISE_COLOUR}
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

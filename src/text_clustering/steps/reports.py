@@ -5,6 +5,7 @@ are still there (:func:`~text_clustering.steps.reuse.reuse_or_build`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -235,27 +236,32 @@ def _embed_labels(
 
 def cluster_figures(connection: Any, this: Any, text_clusters: Any, config: Mapping) -> pa.Table:
     """rpt_text_clusters_figure: the PNG (var figure_path) and the HTML map (var map_path)
-    of fct_text_clusters (which carries each cluster's label) when var savefig is true,
-    without the clusters a person excluded (seeds/cluster_overrides.csv). The map shows the
-    texts with the private data of var redact replaced (a file to share)."""
+    of fct_text_clusters (which carries each cluster's label and topic path) when var savefig
+    is true, without the clusters a person excluded (seeds/cluster_overrides.csv), titled
+    with what was clustered (var source_path's file name or var source_table). The map
+    shows the texts with the private data of var redact replaced (a file to share)."""
     from ..report import figure_summary
 
     private = check_classes(config.get("redact"))
     savefig = read_bool("savefig", config.get("savefig"))
     figure_path = read_str("figure_path", config.get("figure_path"))
     map_path = read_str("map_path", config.get("map_path"), required=False)
+    source = read_str("source_path", config.get("source_path"), required=False) or read_str(
+        "source_table", config.get("source_table"), required=False
+    )
     shown = text_clusters.filter("not is_excluded")
-    texts = shown.select("text_id, text, projection, cluster_label, topic_label")
+    texts = shown.select("text_id, text, projection, cluster_label, topic_label, topic_path")
     labels = shown.select("cluster_label, summary_label").distinct()
     return reuse_or_build(
         connection,
         this,
-        [texts, labels, savefig, figure_path, map_path, list(private)],
+        [texts, labels, savefig, figure_path, map_path, list(private), source],
         lambda: figure_summary(
             redacted(read_arrow(texts), private),
             read_arrow(labels.order("cluster_label")),
             path=figure_path if savefig else None,
             map_path=map_path if savefig else None,
+            source=Path(source).name if source and "/" in source else source,
         ),
         files=[figure_path, map_path] if savefig else [],
     )
