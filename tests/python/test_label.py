@@ -81,6 +81,7 @@ class Warehouse:
                     "level": pa.array([], pa.int32()),
                     "topic_id": pa.array([], pa.int32()),
                     "representative_rank": pa.array([], pa.int64()),
+                    "text_id": pa.array([], pa.string()),
                     "text": pa.array([], pa.string()),
                 }
             ),

@@ -24,12 +24,14 @@ def test_a_refit_keeps_ids_labels_and_prompts_of_the_clusters_it_continues(tmp_p
         "select cluster_label, (summary_label, first_labels, collision_group) "
         "from int_clusters_labelled where cluster_label <> -1"
     )
+    topics = "select topic_key, request_hash, user_prompt, summary_labels from int_topics_named"
     with serve() as (url, state):
         env = {"OPENAI_BASE_URL": url}
         pq.write_table(demo.slice(0, 460), source)
         ok(run_dbt(tmp_path, database, "build", vars=variables, env=env))
         before = {c: (h, p) for c, h, p in query(database, prompts)}
         labels_before = dict(query(database, labels))
+        topics_before = {k: (h, p, n) for k, h, p, n in query(database, topics)}
         asked_before = len(state.requests)
         pq.write_table(demo, source)  # 140 new texts: 30 %
         result = ok(run_dbt(tmp_path, database, "build", vars=variables, env=env))
@@ -48,6 +50,20 @@ def test_a_refit_keeps_ids_labels_and_prompts_of_the_clusters_it_continues(tmp_p
             assert label == old_label
     changed = [c for c in after if c not in kept]
     assert all(any(after[c][1] == p for p in sent) for c in changed)  # the others are asked
+    # topics too: a family of topics that kept their ids and barely moved keeps its prompt,
+    # its names come from the cache, no call; every other family is asked
+    topics_after = {k: (h, p, n) for k, h, p, n in query(database, topics)}
+    kept_topics = [
+        k
+        for k, (h, _, _) in topics_after.items()
+        if k in topics_before and topics_before[k][0] == h and h is not None
+    ]
+    for k in kept_topics:
+        assert topics_after[k][1] not in sent
+        assert topics_after[k][2] == topics_before[k][2]
+    asked_topics = [k for k, (h, p, _) in topics_after.items() if h and k not in kept_topics]
+    assert all(topics_after[k][1] in sent for k in asked_topics)
+    print(json.dumps({"kept_topics": kept_topics, "asked_topics": asked_topics}))
     # every cluster of the refit is explained by the lineage, and fresh ids are new
     lineage = query(
         database,

@@ -213,7 +213,7 @@ def test_the_walk_names_each_layer_from_the_names_of_the_layer_below():
     answers = {"prompt 0": "Chess engines", "prompt 1": "Chess clients", "prompt 2": "Fonts"}
 
     def ask(requests):
-        for h, prompt, groups, kind, level in requests:
+        for h, prompt, groups, kind, level, _ in requests:
             if h in replies:
                 continue
             asked.append((kind, level, prompt))
@@ -289,3 +289,57 @@ def test_a_refit_keeps_the_ids_of_topics_that_continue_and_never_reuses_one():
     assert all(r["topic_key"] == f"{r['level']}:{r['topic_id']}" for r in rows)
     first = stable_topic_ids(now, labels, np.full(11, -2), None, next_cluster_id=5).to_pylist()
     assert sorted(r["topic_id"] for r in first if r["level"] == 1) == [-1, 0, 1, 2]
+
+
+def test_a_topic_family_that_barely_moved_keeps_its_prompt_and_costs_no_call():
+    """After a refit the same topics (same ids) show new keywords and partly new
+    representatives: while each still shows at least half of the texts the earlier prompt
+    showed, the earlier prompt is kept and the reply cache answers it."""
+    settings = LLMSettings(model="m")
+    replies: dict = {}
+    asked: list = []
+
+    def ask(requests):
+        for request in requests:
+            if request.request_hash in replies:
+                continue
+            asked.append(request)
+            labels = [[f"Topic {i}"] for i in range(request.n_groups)]
+            replies[request.request_hash] = {
+                "status": "ok",
+                "labels": labels,
+                "model_name": "m",
+                "error": None,
+                "kind": request.kind,
+                "level": request.level,
+                "user_prompt": request.user_prompt,
+                "answered_at": len(asked),
+                **(request.family or {}),
+            }
+
+    first = inputs_for_walk()
+    first.examples |= {(1, 0): ["a", "b"], (1, 1): ["c", "d"]}
+    first.example_ids = {(1, 0): ["ta", "tb"], (1, 1): ["tc", "td"]}
+    names = walk(first, replies, settings, online=True, default_label="U", ask=ask)
+    family = [r for r in asked if r.kind == "topic"]
+    assert len(family) == 1 and family[0].family["example_ids"] == [["ta", "tb"], ["tc", "td"]]
+    n_asked = len(asked)
+
+    moved = inputs_for_walk()  # new keywords, one representative of each topic replaced
+    moved.keywords[(1, 0)] = {"keyword_labels": ["t0"], "top_keywords": ["gamma"]}
+    moved.examples |= {(1, 0): ["a", "x"], (1, 1): ["c", "y"]}
+    moved.example_ids = {(1, 0): ["ta", "tx"], (1, 1): ["tc", "ty"]}
+    again = walk(moved, replies, settings, online=True, default_label="U", ask=ask)
+    assert len(asked) == n_asked  # no call
+    assert again[1][0]["summary_labels"] == names[1][0]["summary_labels"]
+    assert again[1][0]["user_prompt"] == family[0].user_prompt  # the kept prompt, for audit
+
+    far = inputs_for_walk()  # half of topic 1's representatives gone: asked again
+    far.keywords[(1, 0)] = {"keyword_labels": ["t0"], "top_keywords": ["gamma"]}
+    far.examples |= {(1, 0): ["a", "x"], (1, 1): ["y", "z"]}
+    far.example_ids = {(1, 0): ["ta", "tx"], (1, 1): ["ty", "tz"]}
+    walk(far, replies, settings, online=True, default_label="U", ask=ask)
+    assert [r.kind for r in asked[n_asked:]] == ["topic"]
+    other = LLMSettings(model="m", temperature=0.5)  # other settings: never kept
+    walk(moved, replies, other, online=True, default_label="U", ask=ask)
+    assert "topic" in [r.kind for r in asked[n_asked + 1 :]]

@@ -49,8 +49,14 @@ REPLIES_SCHEMA = pa.schema(
         ("user_prompt", pa.string()),
         ("redactions", pa.map_(pa.string(), pa.int32())),
         ("answered_at", pa.timestamp("us", tz="UTC")),
+        # a topic family's prompt: the topics it names and the representatives it shows,
+        # so that a later build can keep it (steps.naming._kept_family)
+        ("topic_ids", pa.list_(pa.int32())),
+        ("example_ids", pa.list_(pa.list_(pa.string()))),
+        ("settings_key", pa.string()),
     ]
 )
+FAMILY_COLUMNS = "kind, level, user_prompt, topic_ids, example_ids, settings_key, answered_at"
 WHAT = {
     CLUSTER: "cluster prompt(s)",
     TOPIC: "topic prompt(s)",
@@ -142,6 +148,8 @@ def _cached(connection: Any, this: Any | None) -> list[dict[str, Any]]:
     if this is None:
         return []
     columns = "request_hash, status, error_kind, labels, model_name, error"
+    if "topic_ids" in connection.sql(f"select * from {this} limit 0").columns:
+        columns += ", " + FAMILY_COLUMNS  # (a cache written before families were kept: none)
     return read_arrow(connection.sql(f"select {columns} from {this}")).to_pylist()
 
 
@@ -168,7 +176,7 @@ def _ask(
     if not unique:
         return []
     todo = [r for h, r in unique.items() if h not in done]
-    _, _, _, kind, level = requests[0]
+    kind, level = requests[0].kind, requests[0].level
     tokens = sum(estimate_tokens(settings.system_prompt + r[1]) for r in todo)
     n_labels = sum(settings.n * r[2] for r in todo)
     hidden = Counter[str]()
@@ -202,8 +210,9 @@ def _ask(
             "user_prompt": prompt,
             "redactions": sorted(redaction_counts(prompt, settings.redact).items()),
             "answered_at": now,
+            **(family or {}),
         }
-        for (h, prompt, groups, kind, level), reply in zip(todo, replies, strict=True)
+        for (h, prompt, groups, kind, level, family), reply in zip(todo, replies, strict=True)
     ]
 
 

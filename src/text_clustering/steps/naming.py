@@ -11,9 +11,9 @@ together, then made distinct (:func:`~text_clustering.naming.name_layer`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
@@ -23,6 +23,7 @@ from ..naming import Candidate, Layer, name_layer, relabel_requests
 from ..prompts import LLMSettings, build_topics_prompt, request_hash
 from ..transport import client_from_env
 from ..vectors import read_arrow
+from .labelling import KEEP_SHARE, settings_key
 
 CLUSTER, TOPIC, RELABEL = "cluster", "topic", "relabel"
 NAMES_FIELDS = [
@@ -50,8 +51,22 @@ TOPIC_NAMES_SCHEMA = pa.schema(
         ("n_examples", pa.int32()),
     ]
 )
-# (request_hash, user_prompt, groups it names, kind, level): one request to the LLM
-Request = tuple[str, str, int, str, int]
+
+
+class Request(NamedTuple):
+    """One request to the LLM: its cache key and prompt, how many groups it names, kind and
+    level; a topic family's also says which topics it names and which representatives it
+    shows (``family``: topic_ids, example_ids, settings_key), so that a later build can keep
+    it (:func:`_kept_family`)."""
+
+    request_hash: str
+    user_prompt: str
+    n_groups: int
+    kind: str
+    level: int
+    family: Mapping[str, Any] | None = None
+
+
 Ask = Callable[[list[Request]], None]
 
 
@@ -64,6 +79,7 @@ class NamingInputs:
     keywords: dict[tuple[int, int], Mapping[str, Any]]  # (level, id) -> keyword row
     examples: dict[tuple[int, int], list[str]]  # (level, id) -> representatives' texts
     tree: list[dict[str, Any]] = field(default_factory=list)  # int_topic_tree rows
+    example_ids: dict[tuple[int, int], list[str]] = field(default_factory=dict)  # their text_ids
 
     def levels(self) -> int:
         return 1 + max((r["level"] for r in self.tree), default=0)
@@ -84,25 +100,33 @@ def read_inputs(
             for r in read_arrow(prompts).to_pylist()
         },
         keywords={(0, r["cluster_label"]): r for r in read_arrow(keywords).to_pylist()},
-        examples=_examples(representatives, "0 as level, cluster_label as id"),
+        examples=_examples(representatives, "0 as level, cluster_label as id")[0],
     )
     if tree is not None:
         inputs.tree = read_arrow(tree).to_pylist()
         for r in read_arrow(topic_keywords).to_pylist():
             inputs.keywords[(r["level"], r["topic_id"])] = r
-        inputs.examples.update(_examples(topic_representatives, "level, topic_id as id"))
+        texts, ids = _examples(topic_representatives, "level, topic_id as id")
+        inputs.examples.update(texts)
+        inputs.example_ids.update(ids)
     return inputs
 
 
-def _examples(representatives: Any, key: str) -> dict[tuple[int, int], list[str]]:
-    """(level, id) -> the representatives' texts, most central first (noise excluded)."""
-    rows = read_arrow(representatives.select(f"{key}, representative_rank, text")).to_pylist()
+def _examples(
+    representatives: Any, key: str
+) -> tuple[dict[tuple[int, int], list[str]], dict[tuple[int, int], list[str]]]:
+    """(level, id) -> the representatives' texts, most central first (noise excluded), and
+    their text_ids."""
+    columns = f"{key}, representative_rank, text, text_id"
+    rows = read_arrow(representatives.select(columns)).to_pylist()
     rows.sort(key=lambda r: (r["level"], r["id"], r["representative_rank"]))
-    out: dict[tuple[int, int], list[str]] = {}
+    texts: dict[tuple[int, int], list[str]] = {}
+    ids: dict[tuple[int, int], list[str]] = {}
     for r in rows:
         if r["id"] != NOISE:
-            out.setdefault((r["level"], r["id"]), []).append(r["text"] or "")
-    return out
+            texts.setdefault((r["level"], r["id"]), []).append(r["text"] or "")
+            ids.setdefault((r["level"], r["id"]), []).append(r["text_id"])
+    return texts, ids
 
 
 def walk(
@@ -127,15 +151,22 @@ def walk(
         ids = sorted({i for (lv, i) in inputs.keywords if lv == level})
         if level == 0:
             prompts = {c: (h, p, shown, 0) for c, (h, p, shown) in inputs.prompts.items()}
-            requests = [(h, p, 1, CLUSTER, 0) for _, (h, p, _) in sorted(inputs.prompts.items())]
+            requests = [
+                Request(h, p, 1, CLUSTER, 0) for _, (h, p, _) in sorted(inputs.prompts.items())
+            ]
         else:
-            prompts, requests = _topic_prompts(inputs, level, names[-1], settings)
+            prompts, requests = _topic_prompts(inputs, level, names[-1], settings, replies)
         if ask is not None:
             ask(requests)
             first = {i: labels for i in ids if (labels := _first(replies, prompts.get(i)))}
             examples = {i: inputs.examples.get((level, i), []) for i in ids}
             relabels = relabel_requests(first, examples, settings)
-            ask([(g.request_hash, g.user_prompt, len(g.group), RELABEL, level) for g in relabels])
+            ask(
+                [
+                    Request(g.request_hash, g.user_prompt, len(g.group), RELABEL, level)
+                    for g in relabels
+                ]
+            )
         layer = Layer(
             level,
             {
@@ -169,12 +200,19 @@ def _first(
 
 
 def _topic_prompts(
-    inputs: NamingInputs, level: int, below: Mapping[int, Mapping[str, Any]], settings: LLMSettings
+    inputs: NamingInputs,
+    level: int,
+    below: Mapping[int, Mapping[str, Any]],
+    settings: LLMSettings,
+    replies: Mapping[str, Mapping[str, Any]],
 ) -> tuple[dict[int, tuple[str, str, int, int]], list[Request]]:
     """The prompts of the topics of ``level``: one per family of siblings (the topics under
     one parent; the top level is one family), showing per topic its parts' names (largest
-    first), keywords and representatives. Returns per topic ``(request_hash, user_prompt,
-    n_examples, its place in the reply)`` and the requests to ask."""
+    first), keywords and representatives. A family whose prompt has no reply yet keeps the
+    prompt of an earlier build when that one names the same topics and still shows enough of
+    their representatives (:func:`_kept_family`): after a refit, topics that kept their ids
+    and barely moved are answered by the reply cache. Returns per topic ``(request_hash,
+    user_prompt, n_examples, its place in the reply)`` and the requests to ask."""
     parts: dict[int, list[tuple[int, int]]] = {}
     families: dict[Any, list[tuple[int, int]]] = {}
     for r in inputs.tree:
@@ -186,6 +224,7 @@ def _topic_prompts(
             families.setdefault(r["parent_topic_id"], []).append((-r["n_fit_texts"], r["topic_id"]))
     prompts: dict[int, tuple[str, str, int, int]] = {}
     requests: list[Request] = []
+    key_of_settings = settings_key(settings)
     for _, members in sorted(families.items(), key=lambda f: min(f[1])):
         topics = [t for _, t in sorted(members)]
         siblings = [
@@ -198,10 +237,53 @@ def _topic_prompts(
         ]
         prompt, shown = build_topics_prompt(siblings, settings)
         key = request_hash(prompt, settings)
-        requests.append((key, prompt, len(topics), TOPIC, level))
+        ids = [inputs.example_ids.get((level, t), []) for t in topics]
+        family: Mapping[str, Any] = {
+            "topic_ids": topics,
+            "example_ids": [i[:n] for i, n in zip(ids, shown, strict=True)],
+            "settings_key": key_of_settings,
+        }
+        if key not in replies:
+            kept = _kept_family(replies, level, topics, ids, key_of_settings)
+            if kept is not None:
+                key, prompt = kept["request_hash"], kept["user_prompt"]
+                shown = [len(i) for i in kept["example_ids"]]
+                family = {**family, "example_ids": kept["example_ids"]}
+        requests.append(Request(key, prompt, len(topics), TOPIC, level, family))
         for rank, (topic, n_examples) in enumerate(zip(topics, shown, strict=True)):
             prompts[topic] = (key, prompt, n_examples, rank)
     return prompts, requests
+
+
+def _kept_family(
+    replies: Mapping[str, Mapping[str, Any]],
+    level: int,
+    topics: Sequence[int],
+    ids: Sequence[Sequence[str]],
+    key_of_settings: str,
+) -> Mapping[str, Any] | None:
+    """An earlier build's ok reply to a prompt for the same family (the same topic ids, in
+    the same order, at ``level``, made with the same settings) that still shows at least
+    :data:`~text_clustering.steps.labelling.KEEP_SHARE` of each topic's current
+    representatives ``ids``; the one answered last (then the smallest hash) when several do."""
+    found = [
+        {**r, "request_hash": h}
+        for h, r in replies.items()
+        if r.get("kind") == TOPIC
+        and r.get("level") == level
+        and r.get("status") == "ok"
+        and list(r.get("topic_ids") or []) == list(topics)
+        and len(r.get("example_ids") or []) == len(topics)
+        and r.get("settings_key") == key_of_settings
+        and r.get("user_prompt")
+        and all(
+            len(set(old) & set(now)) >= KEEP_SHARE * len(old)
+            for old, now in zip(r.get("example_ids") or [], ids, strict=True)
+        )
+    ]
+    if not found:
+        return None
+    return max(found, key=lambda r: (str(r.get("answered_at")), r["request_hash"]))
 
 
 def name_clusters(
@@ -260,5 +342,8 @@ def _settings(config: Mapping[str, Any]) -> tuple[LLMSettings, str]:
 
 
 def _replies(replies: Any) -> dict[str, dict[str, Any]]:
-    columns = "request_hash, status, labels, model_name, error"
+    columns = (
+        "request_hash, status, labels, model_name, error, kind, level, user_prompt, "
+        "topic_ids, example_ids, settings_key, answered_at"
+    )
     return {r["request_hash"]: r for r in read_arrow(replies.select(columns)).to_pylist()}
