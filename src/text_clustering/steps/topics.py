@@ -83,20 +83,27 @@ def topic_tree(
 
     def build() -> pa.Table:
         rows = read_arrow(members.order("text_id"))
-        labels = rows["cluster_label"].to_numpy(zero_copy_only=False).astype(np.int64)
-        kept = labels != NOISE
-        ids = rows["text_id"].filter(pa.array(kept))
-        if np.unique(labels[kept]).size <= settings.max_top_topics:  # no level to make
-            vectors = np.zeros((len(ids), 1), np.float32)  # (no text: no cluster either)
-        else:
-            vectors = embeddings_reader(connection, embedded)(ids)
-        hierarchy = TopicHierarchy(
-            max_top_topics=settings.max_top_topics, random_state=settings.random_state
-        )
-        hierarchy.fit(vectors, labels[kept])
-        return tree_table(hierarchy, int((~kept).sum()), settings.headline_level)
+        return build_tree(rows, embeddings_reader(connection, embedded), settings)
 
     return reuse_or_build(connection, this, [members, settings], build)
+
+
+def build_tree(rows: pa.Table, embeddings: Any, settings: HierarchySettings) -> pa.Table:
+    """int_topic_tree's rows from the fitted texts' ``(text_id, cluster_label)`` in
+    ``text_id`` order; ``embeddings(text_ids)`` returns their vectors row for row (read only
+    when there are levels to make). The DuckDB step and the Spark driver both call it."""
+    labels = rows["cluster_label"].to_numpy(zero_copy_only=False).astype(np.int64)
+    kept = labels != NOISE
+    ids = rows["text_id"].filter(pa.array(kept))
+    if np.unique(labels[kept]).size <= settings.max_top_topics:  # no level to make
+        vectors = np.zeros((len(ids), 1), np.float32)  # (no text: no cluster either)
+    else:
+        vectors = embeddings(ids)
+    hierarchy = TopicHierarchy(
+        max_top_topics=settings.max_top_topics, random_state=settings.random_state
+    )
+    hierarchy.fit(vectors, labels[kept])
+    return tree_table(hierarchy, int((~kept).sum()), settings.headline_level)
 
 
 def topic_key(level: int, topic: int) -> str:
@@ -154,40 +161,48 @@ def topic_keywords(
     documents = fitted_documents(clustered, projected, texts)
 
     def build() -> pa.Table:
-        docs = read_arrow(documents.order("text_id"))
-        classes = [int(c) for c in docs["cluster_label"].to_pylist()]
-        texts = redact_all(docs["text"].to_pylist(), private)  # no secret becomes a keyword
-        ids, counts, terms = term_counts(texts, classes)
-        rows = []
-        for level, topic_of in enumerate(_paths(read_arrow(tree).to_pylist())):
-            topics = sorted({topic_of.get(c, NOISE) for c in ids} | {NOISE})
-            member = np.zeros((len(topics), len(ids)))
-            for j, c in enumerate(ids):
-                member[topics.index(topic_of.get(c, NOISE)), j] = 1.0
-            found = top_terms(
-                member @ counts if counts is not None else None,
-                terms,
-                topics,
-                top_k=model.terms_wanted(),
-            )
-            labels = label_from_keywords(found, n=model.n, default_label=model.default_label)
-            rows += [
-                {
-                    "topic_key": topic_key(level, t),
-                    "level": level,
-                    "topic_id": t,
-                    "top_keywords": found[t][: model.top_k],
-                    "keyword_labels": labels[t],
-                }
-                for t in topics
-            ]
-        return pa.Table.from_pylist(rows, schema=TOPIC_KEYWORDS_SCHEMA)
+        return keyword_table(read_arrow(documents.order("text_id")), read_arrow(tree), model, private)
 
     settings = [model.n, model.default_label, list(private)]
     return reuse_or_build(connection, this, [documents, tree, *settings], build)
 
 
-def _paths(nodes: list[dict[str, Any]]) -> list[dict[int, int]]:
+def keyword_table(
+    docs: pa.Table, tree: pa.Table, model: KeywordModel, private: Any
+) -> pa.Table:
+    """int_topic_keywords' rows from the fitted texts' ``(text_id, cluster_label, text)`` in
+    ``text_id`` order and int_topic_tree's rows. The DuckDB step and the Spark driver both
+    call it."""
+    classes = [int(c) for c in docs["cluster_label"].to_pylist()]
+    texts = redact_all(docs["text"].to_pylist(), private)  # no secret becomes a keyword
+    ids, counts, terms = term_counts(texts, classes)
+    rows = []
+    for level, topic_of in enumerate(cluster_paths(tree.to_pylist())):
+        topics = sorted({topic_of.get(c, NOISE) for c in ids} | {NOISE})
+        member = np.zeros((len(topics), len(ids)))
+        for j, c in enumerate(ids):
+            member[topics.index(topic_of.get(c, NOISE)), j] = 1.0
+        found = top_terms(
+            member @ counts if counts is not None else None,
+            terms,
+            topics,
+            top_k=model.terms_wanted(),
+        )
+        labels = label_from_keywords(found, n=model.n, default_label=model.default_label)
+        rows += [
+            {
+                "topic_key": topic_key(level, t),
+                "level": level,
+                "topic_id": t,
+                "top_keywords": found[t][: model.top_k],
+                "keyword_labels": labels[t],
+            }
+            for t in topics
+        ]
+    return pa.Table.from_pylist(rows, schema=TOPIC_KEYWORDS_SCHEMA)
+
+
+def cluster_paths(nodes: list[dict[str, Any]]) -> list[dict[int, int]]:
     """Per level, cluster -> its topic at that level (level 0: itself), from tree rows."""
     parent: dict[tuple[int, int], int | None] = {
         (r["level"], r["topic_id"]): r["parent_topic_id"] for r in nodes
