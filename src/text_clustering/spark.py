@@ -223,7 +223,8 @@ def read_source(spark: Any, settings: Mapping[str, Any]) -> Any:
     """The input DataFrame from var source_path (a file or folder of the suffixes dbt reads)
     or source_table, with every named column checked: :class:`InputError` /
     :class:`ConfigError` naming the var, before anything heavy runs."""
-    from pyspark.errors import AnalysisException
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
 
     path, table = settings.get("source_path"), settings.get("source_table")
     if bool(path) == bool(table):
@@ -237,7 +238,7 @@ def read_source(spark: Any, settings: Mapping[str, Any]) -> Any:
         else:
             frame = _read_path(spark, str(path))
         columns = frame.columns
-    except AnalysisException as exc:
+    except (PySparkException, Py4JJavaError) as exc:
         what = f"source_table {table!r}" if table else f"source_path {path!r}"
         raise InputError(f"var {what} cannot be read: {str(exc).splitlines()[0]}") from None
     for var in ("text_column", "id_column", "embedding_column"):
@@ -1067,11 +1068,13 @@ def run(
     )
     if sample.num_rows == 0:
         raise InputError("no embeddable text in the input: every text is null, empty or has no word")
+    spark.sparkContext.setJobDescription(None)
     fit = fit_sample(sample.select(["text_id", "embedding"]), settings)
     lap("fit")
     spark.sparkContext.setJobDescription("place")
     placed_path = output / "_work" / "texts_placed"
     place_texts(spark, embedded, fit).write.mode("overwrite").parquet(str(placed_path))
+    spark.sparkContext.setJobDescription(None)
     placed = spark.read.parquet(str(placed_path))
     lap("place")
     labels = label_fit(spark, fit, sample.select(["text_id", "text"]), settings, cache / "llm_replies")
@@ -1120,32 +1123,30 @@ def executor_status(spark: Any) -> list[dict[str, Any]]:
                 "total_tasks": e.get("totalTasks"),
                 "task_seconds": round(e.get("totalDuration", 0) / 1000, 2),
                 "peak_jvm_heap": peak.get("JVMHeapMemory"),
-                "peak_jvm_rss": peak.get("ProcessTreeJVMRSS"),
-                "peak_python_rss": peak.get("ProcessTreePythonRSS"),
+                "peak_jvm_rss": peak.get("ProcessTreeJVMRSSMemory"),
+                "peak_python_rss": peak.get("ProcessTreePythonRSSMemory"),
             }
         )
     return rows
 
 
 def job_status(spark: Any) -> list[dict[str, Any]]:
-    """Per job with a description (embed, place, the marts): its stages' tasks, task seconds
-    (executor run time) and rows read or written, from the status API."""
+    """Per job description (embed, fit sample, place, the marts): its jobs' stages' tasks,
+    task seconds (executor run time) and rows written, from the status API."""
     stages = {s["stageId"]: s for s in _status(spark, "stages?status=complete")}
-    out = []
+    out: dict[str, dict[str, Any]] = {}
     for job in _status(spark, "jobs"):
         described = job.get("description") or ""
         if not described or job.get("status") != "SUCCEEDED":
             continue
-        mine = [stages[i] for i in job.get("stageIds", []) if i in stages]
-        out.append(
-            {
-                "description": described,
-                "tasks": sum(s.get("numCompleteTasks", 0) for s in mine),
-                "task_seconds": round(sum(s.get("executorRunTime", 0) for s in mine) / 1000, 2),
-                "output_rows": sum(s.get("outputRecords", 0) for s in mine),
-            }
+        row = out.setdefault(
+            described, {"description": described, "tasks": 0, "task_seconds": 0.0, "output_rows": 0}
         )
-    return out
+        for stage in (stages[i] for i in job.get("stageIds", []) if i in stages):
+            row["tasks"] += stage.get("numCompleteTasks", 0)
+            row["task_seconds"] = round(row["task_seconds"] + stage.get("executorRunTime", 0) / 1000, 2)
+            row["output_rows"] += stage.get("outputRecords", 0)
+    return list(out.values())
 
 
 # --- a standalone cluster on this machine (tests, benchmarks) ------------------------------------
