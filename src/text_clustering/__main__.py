@@ -87,7 +87,7 @@ def summary(database: str) -> int:
 
 
 def spark(args: argparse.Namespace) -> int:
-    import yaml
+    import yaml  # type: ignore[import-untyped]
 
     from .errors import TextClusteringError
     from .spark import run, session, settings_from

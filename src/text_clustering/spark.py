@@ -43,7 +43,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ from .clustering import ALGORITHMS, NOISE
 from .config import read_int, read_str
 from .errors import ConfigError, EngineError, InputError
 from .log import log
+from .vectors import read_arrow
 
 # The dbt vars the Spark path reads, with dbt_project.yml's defaults (a test checks them).
 DEFAULT_VARS: dict[str, Any] = {
@@ -233,10 +234,7 @@ def read_source(spark: Any, settings: Mapping[str, Any]) -> Any:
             f"of the Spark catalog); got source_path={path!r}, source_table={table!r}"
         )
     try:
-        if table:
-            frame = spark.table(str(table))
-        else:
-            frame = _read_path(spark, str(path))
+        frame = spark.table(str(table)) if table else _read_path(spark, str(path))
         columns = frame.columns
     except (PySparkException, Py4JJavaError) as exc:
         what = f"source_table {table!r}" if table else f"source_path {path!r}"
@@ -349,7 +347,11 @@ def embed_batches(
         for batch in batches:
             texts = batch.column("text").to_pylist()
             vectors = embed_texts(
-                texts, model_name=model_name, batch_size=batch_size, backend=backend, log_every=1 << 30
+                texts,
+                model_name=model_name,
+                batch_size=batch_size,
+                backend=backend,
+                log_every=1 << 30,
             )
             yield pa.RecordBatch.from_arrays(
                 [
@@ -382,7 +384,9 @@ def embed_missing(
         )
     batch_size = read_int("embedding_batch_size", settings.get("embedding_batch_size"), minimum=1)
     keyed = texts.where("is_embeddable").select(
-        "text_id", "text", embedding_key(F.col("text"), cache_model(model_name, settings)).alias("embedding_key")
+        "text_id",
+        "text",
+        embedding_key(F.col("text"), cache_model(model_name, settings)).alias("embedding_key"),
     )
     missing = keyed.select("embedding_key", "text").dropDuplicates(["embedding_key"])
     if _has_parquet(cache):
@@ -795,21 +799,26 @@ def label_fit(
     rel = con.from_arrow
     prompts = cluster_prompts(con, None, rel(representatives), settings)
     cached = f"read_parquet('{cache}/*.parquet')" if _has_parquet(cache) else None
-    inputs = [rel(prompts), rel(keywords), rel(representatives), rel(tree)]
-    topic_inputs = [rel(topic_keywords), rel(topic_representatives)]
-    new = ask_llm(con, cached, *inputs, *topic_inputs, settings)
+    new = ask_llm(
+        con,
+        cached,
+        rel(prompts),
+        rel(keywords),
+        rel(representatives),
+        rel(tree),
+        rel(topic_keywords),
+        rel(topic_representatives),
+        settings,
+    )
     if new.num_rows:
         cache.mkdir(parents=True, exist_ok=True)
         import pyarrow.parquet as pq
 
         pq.write_table(new, cache / f"replies-{time.time_ns()}.parquet")
-    replies = (
-        _latest_replies(rel(con.sql(f"select * from {cached}").arrow().read_all()))
-        if cached
-        else None
-    )
+    replies = _latest_replies(con.sql(f"select * from {cached}")) if cached else None
     every = pa.concat_tables(
-        [t for t in [replies, new] if t is not None and t.num_rows] or [REPLIES_SCHEMA.empty_table()]
+        [t for t in [replies, new] if t is not None and t.num_rows]
+        or [REPLIES_SCHEMA.empty_table()]
     )
     every = _latest_replies(every)
     named = name_clusters(rel(keywords), rel(prompts), rel(every), rel(representatives), settings)
@@ -823,8 +832,11 @@ def label_fit(
         rel(every),
         settings,
     )
-    labelled = con.sql(
-        """
+    for name, table in (("named", named), ("keywords", keywords), ("prompts", prompts)):
+        con.register(name, table)
+    labelled = read_arrow(
+        con.sql(
+            """
         select
             named.cluster_label,
             named.summary_labels,
@@ -839,16 +851,14 @@ def label_fit(
         inner join keywords on named.cluster_label = keywords.cluster_label
         left join prompts on named.cluster_label = prompts.cluster_label
         """
-    ).arrow()
-    labelled = labelled.read_all() if hasattr(labelled, "read_all") else labelled
+        )
+    )
     tables = {"prompts": prompts, "representatives": representatives, "facets": facets}
     return Labels(labelled, cluster_topics, tree, topics, new, tables)
 
 
 def _latest_replies(table: Any) -> pa.Table:
     """One reply per request_hash, the latest answered (the dbt model's merge on the key)."""
-    from .vectors import read_arrow
-
     table = read_arrow(table)
     if not table.num_rows:
         return table
@@ -897,7 +907,9 @@ paths as (
     select
         cluster_topics.cluster_label,
         transform(
-            sort_array(collect_list(struct(cluster_topics.level, level_labels.summary_label)), false),
+            sort_array(
+                collect_list(struct(cluster_topics.level, level_labels.summary_label)), false
+            ),
             x -> x.summary_label
         ) as topic_path,
         max(case when tree.is_headline then level_labels.summary_label end) as topic_label
@@ -989,7 +1001,9 @@ select * from final
 """
 
 
-def write_marts(spark: Any, texts: Any, placed: Any, labels: Labels, output: Path) -> dict[str, str]:
+def write_marts(
+    spark: Any, texts: Any, placed: Any, labels: Labels, output: Path
+) -> dict[str, str]:
     """``fct_text_clusters`` and ``dim_clusters`` as parquet folders under ``output``, by the
     Spark twins of their dbt SQL; returns their paths."""
     spark.createDataFrame(_spark_ready(labels.labelled)).createOrReplaceTempView("labels")
@@ -998,7 +1012,9 @@ def write_marts(spark: Any, texts: Any, placed: Any, labels: Labels, output: Pat
     )
     spark.createDataFrame(_spark_ready(labels.tree)).createOrReplaceTempView("tree")
     topics = labels.topics.select(["level", "topic_id", "summary_labels"])
-    spark.createDataFrame(_spark_ready(topics), "level int, topic_id int, summary_labels array<string>").createOrReplaceTempView("topics")
+    spark.createDataFrame(
+        _spark_ready(topics), "level int, topic_id int, summary_labels array<string>"
+    ).createOrReplaceTempView("topics")
     texts.select("text_id", "text").createOrReplaceTempView("texts")
     placed.createOrReplaceTempView("placed")
     paths = {name: str(output / name) for name in ("fct_text_clusters", "dim_clusters")}
@@ -1067,7 +1083,9 @@ def run(
         .toArrow()
     )
     if sample.num_rows == 0:
-        raise InputError("no embeddable text in the input: every text is null, empty or has no word")
+        raise InputError(
+            "no embeddable text in the input: every text is null, empty or has no word"
+        )
     spark.sparkContext.setJobDescription(None)
     fit = fit_sample(sample.select(["text_id", "embedding"]), settings)
     lap("fit")
@@ -1077,7 +1095,9 @@ def run(
     spark.sparkContext.setJobDescription(None)
     placed = spark.read.parquet(str(placed_path))
     lap("place")
-    labels = label_fit(spark, fit, sample.select(["text_id", "text"]), settings, cache / "llm_replies")
+    labels = label_fit(
+        spark, fit, sample.select(["text_id", "text"]), settings, cache / "llm_replies"
+    )
     lap("label")
     paths = write_marts(spark, texts, placed, labels, output)
     lap("marts")
@@ -1099,14 +1119,22 @@ def run(
     return summary
 
 
-def _status(spark: Any, path: str) -> Any:
-    """A document of the application's REST status API (``/api/v1/applications/<id>/...``)."""
+def _status(spark: Any, path: str, attempts: int = 3) -> Any:
+    """A document of the application's REST status API (``/api/v1/applications/<id>/...``);
+    the UI answers slowly on a loaded machine, so it is asked up to ``attempts`` times."""
     url = spark.sparkContext.uiWebUrl
     if not url:
         return []
     address = f"{url}/api/v1/applications/{spark.sparkContext.applicationId}/{path}"
-    with urllib.request.urlopen(address, timeout=10) as reply:
-        return json.loads(reply.read())
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(address, timeout=60) as reply:
+                return json.loads(reply.read())
+        except OSError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(2)
+    return []  # pragma: no cover - the loop returns or raises
 
 
 def executor_status(spark: Any) -> list[dict[str, Any]]:
@@ -1144,7 +1172,9 @@ def job_status(spark: Any) -> list[dict[str, Any]]:
         )
         for stage in (stages[i] for i in job.get("stageIds", []) if i in stages):
             row["tasks"] += stage.get("numCompleteTasks", 0)
-            row["task_seconds"] = round(row["task_seconds"] + stage.get("executorRunTime", 0) / 1000, 2)
+            row["task_seconds"] = round(
+                row["task_seconds"] + stage.get("executorRunTime", 0) / 1000, 2
+            )
             row["output_rows"] += stage.get("outputRecords", 0)
     return list(out.values())
 
@@ -1234,9 +1264,9 @@ def local_cluster(
             dead = [p for p in processes if p.poll() is not None]
             if dead or time.monotonic() > deadline:
                 tail = (logs / "master.log").read_text(errors="replace")[-2000:]
-                raise EngineError(f"the local Spark cluster did not start (logs in {logs}): {tail}")
+                raise EngineError(f"the local Spark cluster did not start ({logs}): {tail}")
             time.sleep(0.5)
-        log(f"spark: local standalone cluster {cluster.url}, {workers} worker(s), UI {cluster.web_ui}")
+        log(f"spark: standalone cluster {cluster.url}, {workers} worker(s), UI {cluster.web_ui}")
         yield cluster
     finally:
         for process in reversed(processes):
@@ -1251,8 +1281,6 @@ def _stop(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
         os.killpg(process.pid, 15)
         process.wait(timeout=grace)
     except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(process.pid, 9)
-        except ProcessLookupError:
-            pass
         process.wait(timeout=grace)

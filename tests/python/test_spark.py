@@ -243,7 +243,10 @@ def test_an_unreachable_master_fails_fast_naming_it(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--source-path", "{corpus}", "--text-column", "body"], "text_column = 'body' is not a column"),
+        (
+            ["--source-path", "{corpus}", "--text-column", "body"],
+            "text_column = 'body' is not a column",
+        ),
         (["--source-path", "{corpus}", "--embedding-column", "vec"], "embedding_column = 'vec'"),
         (["--source-path", "missing.parquet"], "no such file or folder"),
         (["--source-path", "{corpus}.txt"], "must end in .parquet"),
@@ -266,7 +269,7 @@ def test_bad_input_stops_before_any_work(corpus, tmp_path, args, message):
 def test_unknown_vars_are_refused_and_defaults_are_the_dbt_vars():
     import yaml
 
-    with pytest.raises(ConfigError, match="unknown var.*epsilon"):
+    with pytest.raises(ConfigError, match=r"unknown var.*epsilon"):
         settings_from({"epsilon": 1})
     variables = yaml.safe_load((REPO / "dbt_project.yml").read_text())["vars"]
     for name, value in DEFAULT_VARS.items():

@@ -161,15 +161,15 @@ def topic_keywords(
     documents = fitted_documents(clustered, projected, texts)
 
     def build() -> pa.Table:
-        return keyword_table(read_arrow(documents.order("text_id")), read_arrow(tree), model, private)
+        return keyword_table(
+            read_arrow(documents.order("text_id")), read_arrow(tree), model, private
+        )
 
     settings = [model.n, model.default_label, list(private)]
     return reuse_or_build(connection, this, [documents, tree, *settings], build)
 
 
-def keyword_table(
-    docs: pa.Table, tree: pa.Table, model: KeywordModel, private: Any
-) -> pa.Table:
+def keyword_table(docs: pa.Table, tree: pa.Table, model: KeywordModel, private: Any) -> pa.Table:
     """int_topic_keywords' rows from the fitted texts' ``(text_id, cluster_label, text)`` in
     ``text_id`` order and int_topic_tree's rows. The DuckDB step and the Spark driver both
     call it."""
