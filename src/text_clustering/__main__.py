@@ -90,7 +90,7 @@ def spark(args: argparse.Namespace) -> int:
     import yaml  # type: ignore[import-untyped]
 
     from .errors import TextClusteringError
-    from .spark import run, session, settings_from
+    from .spark import check_master, run, session, settings_from, source_kind
 
     try:
         given = yaml.safe_load(args.vars) if args.vars else {}
@@ -108,6 +108,9 @@ def spark(args: argparse.Namespace) -> int:
     conf = dict(item.split("=", 1) for item in args.conf)
     try:
         settings = settings_from(given)
+        check_master(args.master)  # both before a JVM starts
+        if settings.get("source_path"):
+            source_kind(str(settings["source_path"]))
         engine = session(args.master, conf=conf)
         try:
             done = run(

@@ -251,7 +251,10 @@ def read_source(spark: Any, settings: Mapping[str, Any]) -> Any:
     return frame
 
 
-def _read_path(spark: Any, path: str) -> Any:
+def source_kind(path: str) -> str:
+    """The reader of var source_path (``parquet``, ``csv``, ``tsv``, ``json``); a local path
+    that does not exist or has another suffix raises :class:`InputError` (checked before a
+    session starts)."""
     lowered = path.lower().rstrip("/")
     kind = next((k for s, k in _READERS.items() if lowered.endswith(s)), None)
     if "://" not in path and not Path(path).exists():
@@ -263,6 +266,11 @@ def _read_path(spark: Any, path: str) -> Any:
             f"var source_path {path!r} must end in .parquet, .csv, .csv.gz, .tsv, .json, "
             ".jsonl or .ndjson (or be a folder of parquet files)"
         )
+    return kind
+
+
+def _read_path(spark: Any, path: str) -> Any:
+    kind = source_kind(path)
     if kind == "parquet":
         return spark.read.parquet(path)
     if kind in ("csv", "tsv"):

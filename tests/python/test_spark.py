@@ -31,6 +31,7 @@ from dbt_helpers import ok, run_dbt
 
 from text_clustering.errors import ConfigError, EngineError
 from text_clustering.spark import DEFAULT_VARS, check_master, local_cluster, settings_from
+from text_clustering.steps.embedding import cache_model, embedding_key_sql
 
 pytestmark = pytest.mark.spark
 
@@ -181,46 +182,53 @@ def test_marts_have_the_duckdb_columns_and_types(duckdb_build, spark_run):
         assert [(r[0], r[1]) for r in theirs] == same, mart
 
 
-def test_the_spark_embedding_map_writes_the_duckdb_cache_keys_and_vectors(
+def test_the_spark_embedding_map_reuses_and_extends_the_duckdb_cache(
     cluster, corpus, duckdb_build, tmp_path
 ):
+    """150 texts: the Spark cache starts with the DuckDB cache's rows of 100 of them (the same
+    keys: vectors move between the paths), the map embeds the other 50 on the workers."""
     small = tmp_path / "small.parquet"
     pq.write_table(pq.read_table(corpus).slice(0, 150), small)
     output = tmp_path / "out"
+    cache = output / "_cache" / "embeddings"
+    cache.mkdir(parents=True)
+    key = embedding_key_sql(cache_model("all-MiniLM-L6-v2", {"embedding_backend": "onnx"}))
+    with duckdb.connect(str(duckdb_build), read_only=True) as con:
+        keyed = con.sql(  # as int_texts_embedded finds a text's vector in the cache
+            f"select s.text, c.embedding_key, c.embedding_model, c.embedding::float[] as embedding "
+            f"from stg_texts s join int_embedding_cache c on c.embedding_key = {key}"
+        ).arrow()
+    keyed = keyed.read_all() if hasattr(keyed, "read_all") else keyed
+    duck = {r["text"]: r for r in keyed.to_pylist()}
+    texts = [t for t in pq.read_table(small)["text"].to_pylist() if t in duck]
+    assert len(texts) == 150
+    seeded = [duck[t] for t in texts[:100]]
+    schema = pa.schema(
+        [
+            ("embedding_key", pa.string()),
+            ("embedding_model", pa.string()),
+            ("embedding", pa.list_(pa.float32())),
+        ]
+    )
+    pq.write_table(pa.Table.from_pylist(seeded, schema=schema), cache / "from-duckdb.parquet")
     result = spark_command(
         cluster.url,
         output,
         *("--source-path", str(small), "--vars", "{max_fit_rows: 100}", "--partitions", "2"),
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
-    cached = parquet(output / "_cache" / "embeddings").arrow()
-    cached = cached.read_all() if hasattr(cached, "read_all") else cached
-    assert cached.num_rows == 150
-    keys = cached["embedding_key"].to_pylist()
-    with duckdb.connect(str(duckdb_build), read_only=True) as con:
-        con.register("keys", pa.table({"embedding_key": keys}))
-        theirs = dict(
-            con.sql(
-                "select embedding_key, embedding from int_embedding_cache "
-                "where embedding_key in (select embedding_key from keys)"
-            ).fetchall()
-        )
-    assert set(theirs) == set(keys)  # the same cache key for the same text and model
-    for key, vector in zip(keys, cached["embedding"].to_pylist(), strict=True):
-        assert np.allclose(vector, theirs[key], atol=1e-5), key
     done = json.loads((output / "_run.json").read_text())
     embed = next(j for j in done["jobs"] if j["description"] == "embed")
-    assert embed["output_rows"] == 150 and embed["tasks"] >= 2
-    # a second run finds every vector in the cache: nothing to embed
-    again = spark_command(
-        cluster.url,
-        output,
-        *("--source-path", str(small), "--vars", "{max_fit_rows: 100}", "--partitions", "2"),
+    assert embed["output_rows"] == 50 and embed["tasks"] >= 2  # only what the cache lacked
+    cached = parquet(cache).arrow()
+    cached = cached.read_all() if hasattr(cached, "read_all") else cached
+    spark_vectors = dict(
+        zip(cached["embedding_key"].to_pylist(), cached["embedding"].to_pylist(), strict=True)
     )
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert parquet(output / "_cache" / "embeddings", "select count(*) from t").fetchall() == [
-        (150,)
-    ]
+    assert len(spark_vectors) == cached.num_rows == 150
+    for text in texts[100:]:  # embedded by the Spark map: the DuckDB path's key and vector
+        row = duck[text]
+        assert np.allclose(spark_vectors[row["embedding_key"]], row["embedding"], atol=1e-5)
 
 
 def test_an_unreachable_master_fails_fast_naming_it(tmp_path):
