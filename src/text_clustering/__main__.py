@@ -87,8 +87,9 @@ def summary(database: str) -> int:
 
 
 def spark(args: argparse.Namespace) -> int:
-    import yaml  # type: ignore[import-untyped]
+    import importlib
 
+    yaml = importlib.import_module("yaml")  # dbt's own dependency (whether typed or not)
     from .errors import TextClusteringError
     from .spark import check_master, run, session, settings_from, source_kind
 

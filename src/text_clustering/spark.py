@@ -53,7 +53,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .clustering import ALGORITHMS, NOISE
-from .config import read_int, read_str
+from .config import is_unset, read_int, read_str
 from .errors import ConfigError, EngineError, InputError
 from .log import log
 from .vectors import read_arrow
@@ -115,14 +115,15 @@ EXECUTOR_TIMEOUT = 90.0  # seconds for a standalone master to give the applicati
 
 def settings_from(given: Mapping[str, Any]) -> dict[str, Any]:
     """The vars of a run: :data:`DEFAULT_VARS` updated with ``given`` (unknown names refused,
-    so a typo does not silently keep a default)."""
+    so a typo does not silently keep a default; ``"None"``, as dbt renders a null var in a
+    yml config, is None)."""
     unknown = sorted(set(given) - set(DEFAULT_VARS))
     if unknown:
         raise ConfigError(
             f"unknown var(s) {', '.join(unknown)} for the Spark path; it reads: "
             f"{', '.join(sorted(DEFAULT_VARS))}"
         )
-    return {**DEFAULT_VARS, **given}
+    return {**DEFAULT_VARS, **{k: None if is_unset(v) else v for k, v in given.items()}}
 
 
 # --- the cluster: reachable before any work ------------------------------------------------
@@ -239,6 +240,13 @@ def read_source(spark: Any, settings: Mapping[str, Any]) -> Any:
     except (PySparkException, Py4JJavaError) as exc:
         what = f"source_table {table!r}" if table else f"source_path {path!r}"
         raise InputError(f"var {what} cannot be read: {str(exc).splitlines()[0]}") from None
+    _check_columns(columns, settings)
+    return frame
+
+
+def _check_columns(columns: list[str], settings: Mapping[str, Any]) -> None:
+    if not settings.get("text_column"):
+        raise ConfigError("var text_column must name a column of the input")
     for var in ("text_column", "id_column", "embedding_column"):
         name = settings.get(var)
         if name and name not in columns:
@@ -246,9 +254,6 @@ def read_source(spark: Any, settings: Mapping[str, Any]) -> Any:
                 f"var {var} = {name!r} is not a column of the input; its columns are: "
                 f"{', '.join(columns)}. Set it with --vars '{{{var}: <column>}}'"
             )
-    if not settings.get("text_column"):
-        raise ConfigError("var text_column must name a column of the input")
-    return frame
 
 
 def source_kind(path: str) -> str:
@@ -1045,11 +1050,13 @@ def run(
     *,
     cache: Path | None = None,
     partitions: int | None = None,
+    source: Any = None,
 ) -> dict[str, Any]:
     """The whole Spark path on ``spark``: marts under ``output`` (parquet), the embedding
-    and LLM caches under ``cache`` (default ``output/_cache``). Returns what was done: counts,
-    seconds per stage, and per executor its tasks and peak memory (Spark's status API),
-    also written to ``output/_run.json``."""
+    and LLM caches under ``cache`` (default ``output/_cache``). The input is ``source`` (a
+    DataFrame, e.g. a dbt model's ``dbt.source(...)``) or else vars source_path /
+    source_table. Returns what was done: counts, seconds per stage, and per executor its
+    tasks and peak memory (Spark's status API), also written to ``output/_run.json``."""
     from pyspark.sql import functions as F
 
     from .steps.projection import ProjectionSettings
@@ -1070,7 +1077,11 @@ def run(
         seconds[name] = round(now - clock, 2)
         clock = now
 
-    source = read_source(spark, settings)
+    if source is None:
+        source = read_source(spark, settings)
+    else:
+        settings = {**settings, "source_path": None, "source_table": "(given)"}
+        _check_columns(source.columns, settings)
     texts = staged_texts(source, settings)
     if partitions:
         texts = texts.repartition(partitions)
@@ -1120,9 +1131,12 @@ def run(
         "llm_replies_added": labels.new_replies.num_rows,
         "seconds": seconds,
         "outputs": paths,
-        "executors": executor_status(spark),
-        "jobs": job_status(spark),
     }
+    try:  # Spark's status API: what ran where (not reachable on every platform)
+        summary.update(executors=executor_status(spark), jobs=job_status(spark))
+    except OSError as exc:
+        log(f"spark: the status API of {spark.sparkContext.uiWebUrl} did not answer: {exc}")
+        summary.update(executors=[], jobs=[])
     (output / "_run.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
 

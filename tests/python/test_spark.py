@@ -259,13 +259,16 @@ def test_an_unreachable_master_fails_fast_naming_it(tmp_path):
         (["--source-path", "missing.parquet"], "no such file or folder"),
         (["--source-path", "{corpus}.txt"], "must end in .parquet"),
         (["--source-path", "{bad}"], "cannot be read"),
+        (["--source-path", "{dup}", "--id-column", "id"], "these ids are not: NULL (1 rows), a (2"),
     ],
 )
 def test_bad_input_stops_before_any_work(corpus, tmp_path, args, message):
     bad = tmp_path / "broken.parquet"
     bad.write_bytes(b"not parquet at all")
     (tmp_path / "corpus.parquet.txt").write_text("x")
-    args = [a.format(corpus=corpus, bad=bad) for a in args]
+    dup = tmp_path / "dup.parquet"
+    pq.write_table(pa.table({"id": ["a", "a", None, "b"], "text": ["x", "y", "z", "w"]}), dup)
+    args = [a.format(corpus=corpus, bad=bad, dup=dup) for a in args]
     if args[1].endswith(".txt"):
         args[1] = str(tmp_path / "corpus.parquet.txt")
     result = spark_command("local[1]", tmp_path / "out", *args, timeout=300)
