@@ -75,8 +75,8 @@ def run_spark(workers: int, source: Path, name: str, *args: str) -> dict[str, An
     return {
         "name": name,
         "workers": workers,
-        "wall_s": round(run.wall, 1),
-        "driver_peak_rss": run.peak_rss,
+        "wall_s": round(run.wall_seconds, 1),
+        "driver_peak_rss": run.peak_rss_bytes,
         "load_before": before,
         "load_after": load(),
         "n_texts": done["n_texts"],
