@@ -27,7 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import REPO
-from dbt_helpers import ok, run_dbt
+from dbt_helpers import SENTINEL_KEY, ok, run_dbt
+from fake_openai import MODEL_REPORTED, serve
 
 from text_clustering.errors import ConfigError, EngineError
 from text_clustering.spark import DEFAULT_VARS, check_master, local_cluster, settings_from
@@ -82,11 +83,14 @@ def cluster():
         yield running
 
 
-def spark_command(master: str, output: Path, *args: str, timeout: float = SPARK_TIMEOUT):
+def spark_command(
+    master: str, output: Path, *args: str, timeout: float = SPARK_TIMEOUT, env_extra=None
+):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     env.update(
         SPARK_LOCAL_IP="127.0.0.1",
         PYTHONPATH=os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")]),
+        **(env_extra or {}),
     )
     command = [sys.executable, "-m", "text_clustering", "spark", "--master", master]
     return subprocess.run(
@@ -229,6 +233,38 @@ def test_the_spark_embedding_map_reuses_and_extends_the_duckdb_cache(
     for text in texts[100:]:  # embedded by the Spark map: the DuckDB path's key and vector
         row = duck[text]
         assert np.allclose(spark_vectors[row["embedding_key"]], row["embedding"], atol=1e-5)
+
+
+def test_llm_labels_through_the_cached_step_with_its_cache_in_parquet(
+    cluster, vectors_input, tmp_path
+):
+    """600 texts labelled by the local OpenAI-compatible server through the LLM step; its
+    replies land in a parquet cache, so a second run asks nothing; the key leaks nowhere."""
+    small = tmp_path / "small.parquet"
+    pq.write_table(pq.read_table(vectors_input).slice(0, 600), small)
+    output = tmp_path / "out"
+    args = ("--source-path", str(small), "--embedding-column", "vec", "--partitions", "2")
+    args += ("--vars", "{max_fit_rows: 300, llm_model: asked-model}")
+    labels = "select cluster_label, summary_label, model_name from t where not is_noise order by 1"
+    with serve() as (url, state):
+        env = {"OPENAI_API_KEY": SENTINEL_KEY, "OPENAI_BASE_URL": url}
+        first = spark_command(cluster.url, output, *args, env_extra=env)
+        assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-6000:]
+        asked = state.chat_calls
+        named = parquet(output / "dim_clusters", labels).fetchall()
+        assert asked >= len(named) > 3
+        assert {r[2] for r in named} == {MODEL_REPORTED}  # the LLM's labels, not keywords
+        cached = parquet(output / "_cache" / "llm_replies", "select count(*) from t").fetchall()
+        assert cached[0][0] >= len(named)
+        again = spark_command(cluster.url, output, *args, env_extra=env)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert state.chat_calls == asked  # every prompt answered by the parquet cache
+        assert parquet(output / "dim_clusters", labels).fetchall() == named
+    for result in (first, again):
+        assert SENTINEL_KEY not in result.stdout + result.stderr
+    for path in output.rglob("*"):
+        if path.is_file():
+            assert SENTINEL_KEY.encode() not in path.read_bytes(), path
 
 
 def test_an_unreachable_master_fails_fast_naming_it(tmp_path):
