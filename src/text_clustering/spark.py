@@ -754,11 +754,12 @@ def label_fit(
     parquet folder ``cache``) and names of the fitted texts' clusters and topics, by the
     dbt models' step functions."""
     import duckdb
+    import pyarrow.parquet as pq
 
     from .keywords import KeywordModel
     from .redact import check_classes
-    from .steps.labelling import facet_table
-    from .steps.llm import REPLIES_SCHEMA, ask_llm
+    from .steps.labelling import cluster_prompts, facet_table
+    from .steps.llm import ask_llm
     from .steps.naming import name_clusters, name_topics
     from .steps.topics import HierarchySettings, build_tree, cluster_paths, keyword_table
     from .vectors import to_numpy
@@ -806,8 +807,6 @@ def label_fit(
     spark.createDataFrame(_spark_ready(tree)).createOrReplaceTempView("tree")
     topic_representatives = spark.sql(TOPIC_REPRESENTATIVES_SQL.format(samples=k)).toArrow()
 
-    from .steps.labelling import cluster_prompts
-
     con = duckdb.connect()
     rel = con.from_arrow
     prompts = cluster_prompts(con, None, rel(representatives), settings)
@@ -825,15 +824,11 @@ def label_fit(
     )
     if new.num_rows:
         cache.mkdir(parents=True, exist_ok=True)
-        import pyarrow.parquet as pq
-
         pq.write_table(new, cache / f"replies-{time.time_ns()}.parquet")
-    replies = _latest_replies(con.sql(f"select * from {cached}")) if cached else None
-    every = pa.concat_tables(
-        [t for t in [replies, new] if t is not None and t.num_rows]
-        or [REPLIES_SCHEMA.empty_table()]
+    # every reply: the cache as it now is (the rows just added included), one per request
+    every = _latest_replies(
+        con.sql(f"select * from read_parquet('{cache}/*.parquet')") if _has_parquet(cache) else new
     )
-    every = _latest_replies(every)
     named = name_clusters(rel(keywords), rel(prompts), rel(every), rel(representatives), settings)
     topics = name_topics(
         rel(prompts),
