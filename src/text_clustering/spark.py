@@ -608,7 +608,7 @@ def _use_task_threads() -> None:
 
     context = TaskContext.get()
     cpus = context.cpus() if context is not None else 1
-    if runtime._threads != cpus:
+    if runtime.threads_in_use() != cpus:
         runtime.use_threads(cpus)
 
 
