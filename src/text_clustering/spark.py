@@ -1233,7 +1233,8 @@ def local_cluster(
 ) -> Iterator[LocalCluster]:
     """Start a standalone Spark master and ``workers`` workers (``cores`` and ``memory``
     each) as separate processes bound to 127.0.0.1 on free ports; stop them all on exit,
-    whatever happened. Needs ``java`` (OpenJDK 17)."""
+    whatever happened (their logs are removed unless something failed). Needs ``java``
+    (OpenJDK 17)."""
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         raise EngineError("no Java runtime: apt-get install openjdk-17-jre-headless")
     logs = Path(tempfile.mkdtemp(prefix="spark-local-"))
@@ -1241,6 +1242,7 @@ def local_cluster(
     env.setdefault("SPARK_HOME", str(spark_class().parents[1]))
     port, web = _free_port(), _free_port()
     processes: list[subprocess.Popen[bytes]] = []
+    finished = False
 
     def start(name: str, *args: str) -> None:
         out = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
@@ -1285,9 +1287,12 @@ def local_cluster(
             time.sleep(0.5)
         log(f"spark: standalone cluster {cluster.url}, {workers} worker(s), UI {cluster.web_ui}")
         yield cluster
+        finished = True
     finally:
         for process in reversed(processes):
             _stop(process)
+    if finished:  # the logs are kept only when something went wrong
+        shutil.rmtree(logs, ignore_errors=True)
 
 
 def _stop(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
