@@ -2,7 +2,7 @@
 its own on 127.0.0.1 (:func:`text_clustering.spark.local_cluster`), against `dbt build` on
 the same input.
 
-Slow (marked ``spark``, ~7-9 minutes; it runs in `make test`): one dbt build of the demo's
+Slow (marked ``spark``, 4-9 minutes; it runs in `make test`): one dbt build of the demo's
 2,914 Debian descriptions (plus texts without words and a repeat) with ``max_fit_rows``
 1,500, so half the texts are placed on the fit rather than fitted; then
 ``python -m text_clustering spark`` on the same texts with the DuckDB build's vectors given
