@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup browser demo test lint pytest docs clean demo-data
+.PHONY: setup browser java demo test lint pytest docs clean demo-data
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +46,14 @@ browser:
 	   --no-install-recommends chromium chromium-driver >/dev/null) || \
 	  (echo "install Debian's chromium and chromium-driver (as root) to run the map test" >&2; exit 1)
 
-pytest: setup browser
+# A Java runtime for the Spark path's test and bench (pyspark 4 runs on Java 17+): Debian's, if missing.
+java:
+	@command -v java >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	   --no-install-recommends openjdk-17-jre-headless >/dev/null) || \
+	  (echo "install Debian's openjdk-17-jre-headless (as root) to run the Spark test" >&2; exit 1)
+
+pytest: setup browser java
 	$(BIN)/pytest
 
 test: lint pytest
@@ -79,8 +86,9 @@ bench-setup: setup $(BENCH_VENV)/.installed
 	@ls /var/lib/apt/lists/*_i18n_Translation-en* >/dev/null 2>&1 || \
 	  apt-get update -qq -o Acquire::Languages=en
 
-bench: bench-setup bench-maps
+bench: bench-setup bench-maps java
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/spark.py
 
 # The interactive map at 10k and 100k points in headless Chromium: file size, load, redraw
 # (bench/results/maps.{md,json}).

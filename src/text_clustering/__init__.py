@@ -20,6 +20,7 @@ _EXPORTS = {
     "ConfigError": "errors",
     "EmbeddingError": "errors",
     "InputError": "errors",
+    "EngineError": "errors",
     "InvalidReplyError": "errors",
     "TextClusteringError": "errors",
     # estimators and what they are made of

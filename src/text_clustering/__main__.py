@@ -1,9 +1,11 @@
-"""Command line: ``python -m text_clustering {warmup,summary}``.
+"""Command line: ``python -m text_clustering {warmup,summary,spark}``.
 
 - ``warmup``: compile umap-learn's numba code into the persistent cache and export the
   default embedding model to ONNX (both run by ``make setup``), so the first ``dbt build``
   pays neither ~30 s of JIT nor the ~20 s export.
 - ``summary [DATABASE]``: print where a build's outputs are and what they hold.
+- ``spark --master URL --output DIR [--vars YAML] ...``: the pipeline on Apache Spark
+  (:mod:`text_clustering.spark`), the marts written as parquet under DIR.
 """
 
 from __future__ import annotations
@@ -98,6 +100,53 @@ def summary(database: str) -> int:
     return 0
 
 
+def spark(args: argparse.Namespace) -> int:
+    import importlib
+
+    yaml = importlib.import_module("yaml")  # dbt's own dependency (whether typed or not)
+    from .errors import TextClusteringError
+    from .spark import check_master, run, session, settings_from, source_kind
+
+    try:
+        given = yaml.safe_load(args.vars) if args.vars else {}
+        if not isinstance(given, dict):
+            raise ValueError("not a mapping")
+    except (yaml.YAMLError, ValueError) as exc:
+        print(f"--vars must be a YAML/JSON mapping like dbt's --vars: {exc}", file=sys.stderr)
+        return 2
+    for name in ("source_path", "source_table", "text_column", "id_column", "embedding_column"):
+        value = getattr(args, name)
+        if value is not None:
+            given[name] = value
+    if args.source_table and "source_path" not in given:
+        given["source_path"] = None
+    conf = dict(item.split("=", 1) for item in args.conf)
+    try:
+        settings = settings_from(given)
+        check_master(args.master)  # both before a JVM starts
+        if settings.get("source_path"):
+            source_kind(str(settings["source_path"]))
+        engine = session(args.master, conf=conf)
+        try:
+            done = run(
+                engine,
+                settings,
+                Path(args.output),
+                cache=Path(args.cache) if args.cache else None,
+                partitions=args.partitions,
+            )
+        finally:
+            engine.stop()
+    except TextClusteringError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{done['n_texts']} texts, {done['n_clusters']} clusters (fitted on {done['n_fit']}); "
+        f"marts: {', '.join(done['outputs'].values())}; seconds per stage: {done['seconds']}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m text_clustering", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -108,7 +157,25 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument(
         "database", nargs="?", default=os.environ.get("DBT_DUCKDB_PATH", DEFAULT_DATABASE)
     )
+    on_spark = sub.add_parser(
+        "spark", help="run the pipeline on Apache Spark; marts as parquet (docs/distributed.md)"
+    )
+    on_spark.add_argument("--master", required=True, help="spark://HOST:PORT or local[N]")
+    on_spark.add_argument("--output", required=True, help="folder of the parquet marts")
+    on_spark.add_argument("--vars", help="the dbt vars, as YAML/JSON: '{eps: 0.3, n: 2}'")
+    on_spark.add_argument("--source-path", help="var source_path (file or parquet folder)")
+    on_spark.add_argument("--source-table", help="var source_table (a Spark catalog table)")
+    on_spark.add_argument("--text-column", help="var text_column")
+    on_spark.add_argument("--id-column", help="var id_column")
+    on_spark.add_argument("--embedding-column", help="var embedding_column")
+    on_spark.add_argument("--cache", help="embedding and LLM caches (default OUTPUT/_cache)")
+    on_spark.add_argument("--partitions", type=int, help="partitions of the per-text maps")
+    on_spark.add_argument(
+        "--conf", action="append", default=[], help="a Spark setting KEY=VALUE (repeatable)"
+    )
     args = parser.parse_args(argv)
+    if args.command == "spark":
+        return spark(args)
     if args.command == "warmup":
         warmup()
         return 0

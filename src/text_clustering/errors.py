@@ -27,3 +27,8 @@ class EmbeddingError(TextClusteringError):
 class InvalidReplyError(TextClusteringError):
     """An LLM reply that does not fit what was asked (no JSON, wrong count, refused): the
     same prompt to a deterministic model gets the same reply, so it is cached as failed."""
+
+
+class EngineError(TextClusteringError):
+    """The compute engine cannot run the job: a Spark master that cannot be reached, or
+    that gives the application no executor (the message says what to start or fix)."""

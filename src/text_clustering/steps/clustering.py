@@ -180,6 +180,15 @@ def _stable_ids(
     return stable, np.where(existed, old, NOISE - 1), info
 
 
+def restore_clusterer(
+    clustered: pa.Table, projected: pa.Table, settings: ClusterSettings, embeddings: Any
+) -> DensityClusterer:
+    """The fitted clusterer of :func:`cluster_incremental`'s output ``clustered`` (at least
+    its fitted texts) and their ``projected`` rows, as a rebuild restores it: what assigns
+    other texts (the Spark map calls it once per worker on the broadcast fit)."""
+    return _restore(clustered, projected.sort_by("text_id"), settings, embeddings)[0]
+
+
 def _restore(
     previous: pa.Table, projected: pa.Table, settings: ClusterSettings, embeddings: Any
 ) -> tuple[DensityClusterer, dict[str, Any], dict[str, np.ndarray]]:

@@ -73,21 +73,26 @@ def cluster_facets(
     )
 
     def build() -> pa.Table:
-        rows = read_arrow(members.order("text_id"))
-        labels = rows["cluster_label"].to_numpy(zero_copy_only=False).astype(np.int32)
-        points = to_numpy(rows, "projection") if rows.num_rows else np.zeros((0, 2))
-        facet, distance = facets(points, labels, k)
-        return pa.table(
-            {
-                "text_id": rows["text_id"],
-                "cluster_label": pa.array(labels, pa.int32()),
-                "facet": pa.array(facet, pa.int32()),
-                "facet_distance": pa.array(distance, pa.float32()),
-            },
-            schema=FACETS_SCHEMA,
-        )
+        return facet_table(read_arrow(members.order("text_id")), k)
 
     return reuse_or_build(connection, this, [members, k], build)
+
+
+def facet_table(rows: pa.Table, k: int) -> pa.Table:
+    """int_cluster_facets' rows from the clusters' own members' ``(text_id, cluster_label,
+    projection)`` in ``text_id`` order. The DuckDB step and the Spark driver both call it."""
+    labels = rows["cluster_label"].to_numpy(zero_copy_only=False).astype(np.int32)
+    points = to_numpy(rows, "projection") if rows.num_rows else np.zeros((0, 2))
+    facet, distance = facets(points, labels, k)
+    return pa.table(
+        {
+            "text_id": rows["text_id"],
+            "cluster_label": pa.array(labels, pa.int32()),
+            "facet": pa.array(facet, pa.int32()),
+            "facet_distance": pa.array(distance, pa.float32()),
+        },
+        schema=FACETS_SCHEMA,
+    )
 
 
 KEEP_SHARE = 0.5  # a prompt is kept while this share of the texts it shows still represent it

@@ -89,26 +89,17 @@ def topic_tree(
 
     def build() -> pa.Table:
         rows = read_arrow(members.order("text_id"))
-        labels = rows["cluster_label"].to_numpy(zero_copy_only=False).astype(np.int64)
-        kept = labels != NOISE
-        ids = rows["text_id"].filter(pa.array(kept))
-        if np.unique(labels[kept]).size <= settings.max_top_topics:  # no level to make
-            vectors = np.zeros((len(ids), 1), np.float32)  # (no text: no cluster either)
-        else:
-            vectors = embeddings_reader(connection, embedded)(ids)
-        hierarchy = TopicHierarchy(
-            max_top_topics=settings.max_top_topics, random_state=settings.random_state
-        )
-        hierarchy.fit(vectors, labels[kept])
-        tree = tree_table(hierarchy, int((~kept).sum()), settings.headline_level)
         before = clustered.join(fitted, "text_id").order("text_id")
-        return stable_topic_ids(
-            tree,
-            labels,
-            pc.fill_null(read_arrow(before.select("previous_cluster_label"))[0], NOISE - 1)
+        return build_tree(
+            rows,
+            embeddings_reader(connection, embedded),
+            settings,
+            previous_labels=pc.fill_null(
+                read_arrow(before.select("previous_cluster_label"))[0], NOISE - 1
+            )
             .to_numpy(zero_copy_only=False)
             .astype(np.int64),
-            read_previous(connection, this, TREE_SCHEMA),
+            previous_tree=read_previous(connection, this, TREE_SCHEMA),
             next_cluster_id=int(
                 clustered.aggregate(
                     "coalesce(max((cluster_fit ->> '$.next_id')::integer), max(cluster_label) + 1)"
@@ -118,6 +109,42 @@ def topic_tree(
         )
 
     return reuse_or_build(connection, this, [members, settings], build)
+
+
+def build_tree(
+    rows: pa.Table,
+    embeddings: Any,
+    settings: HierarchySettings,
+    *,
+    previous_labels: np.ndarray | None = None,
+    previous_tree: pa.Table | None = None,
+    next_cluster_id: int | None = None,
+) -> pa.Table:
+    """int_topic_tree's rows from the fitted texts' ``(text_id, cluster_label)`` in
+    ``text_id`` order; ``embeddings(text_ids)`` returns their vectors row for row (read only
+    when there are levels to make). The topics get stable ids (:func:`stable_topic_ids`):
+    matched to ``previous_tree`` through the texts' ``previous_labels`` after a refit, or
+    numbered from 0 on a first fit (the defaults). The DuckDB step and the Spark driver both
+    call it."""
+    labels = rows["cluster_label"].to_numpy(zero_copy_only=False).astype(np.int64)
+    kept = labels != NOISE
+    ids = rows["text_id"].filter(pa.array(kept))
+    if np.unique(labels[kept]).size <= settings.max_top_topics:  # no level to make
+        vectors = np.zeros((len(ids), 1), np.float32)  # (no text: no cluster either)
+    else:
+        vectors = embeddings(ids)
+    hierarchy = TopicHierarchy(
+        max_top_topics=settings.max_top_topics, random_state=settings.random_state
+    )
+    hierarchy.fit(vectors, labels[kept])
+    tree = tree_table(hierarchy, int((~kept).sum()), settings.headline_level)
+    if previous_labels is None:
+        previous_labels = np.full(labels.size, NOISE - 1, np.int64)
+    if next_cluster_id is None:
+        next_cluster_id = int(labels.max()) + 1 if labels.size else 0
+    return stable_topic_ids(
+        tree, labels, previous_labels, previous_tree, next_cluster_id=next_cluster_id
+    )
 
 
 def topic_key(level: int, topic: int) -> str:
@@ -167,9 +194,9 @@ def stable_topic_ids(
     text was not there). A topic continuing one keeps its id, the others get ids above the
     level's high-water mark, stored in ``next_topic_id`` (level 0: the clusters')."""
     rows = tree.to_pylist()
-    now = _paths(rows)
+    now = cluster_paths(rows)
     old_rows = previous_tree.to_pylist() if previous_tree is not None else []
-    old = _paths(old_rows) if old_rows else []
+    old = cluster_paths(old_rows) if old_rows else []
     old_next = {r["level"]: r["next_topic_id"] or 0 for r in old_rows}
     existed = previous_labels != NOISE - 1
     ids: list[dict[int, int]] = [{}]
@@ -222,40 +249,48 @@ def topic_keywords(
     documents = fitted_documents(clustered, projected, texts)
 
     def build() -> pa.Table:
-        docs = read_arrow(documents.order("text_id"))
-        classes = [int(c) for c in docs["cluster_label"].to_pylist()]
-        texts = redact_all(docs["text"].to_pylist(), private)  # no secret becomes a keyword
-        ids, counts, terms = term_counts(texts, classes)
-        rows = []
-        for level, topic_of in enumerate(_paths(read_arrow(tree).to_pylist())):
-            topics = sorted({topic_of.get(c, NOISE) for c in ids} | {NOISE})
-            member = np.zeros((len(topics), len(ids)))
-            for j, c in enumerate(ids):
-                member[topics.index(topic_of.get(c, NOISE)), j] = 1.0
-            found = top_terms(
-                member @ counts if counts is not None else None,
-                terms,
-                topics,
-                top_k=model.terms_wanted(),
-            )
-            labels = label_from_keywords(found, n=model.n, default_label=model.default_label)
-            rows += [
-                {
-                    "topic_key": topic_key(level, t),
-                    "level": level,
-                    "topic_id": t,
-                    "top_keywords": found[t][: model.top_k],
-                    "keyword_labels": labels[t],
-                }
-                for t in topics
-            ]
-        return pa.Table.from_pylist(rows, schema=TOPIC_KEYWORDS_SCHEMA)
+        return keyword_table(
+            read_arrow(documents.order("text_id")), read_arrow(tree), model, private
+        )
 
     settings = [model.n, model.default_label, list(private)]
     return reuse_or_build(connection, this, [documents, tree, *settings], build)
 
 
-def _paths(nodes: list[dict[str, Any]]) -> list[dict[int, int]]:
+def keyword_table(docs: pa.Table, tree: pa.Table, model: KeywordModel, private: Any) -> pa.Table:
+    """int_topic_keywords' rows from the fitted texts' ``(text_id, cluster_label, text)`` in
+    ``text_id`` order and int_topic_tree's rows. The DuckDB step and the Spark driver both
+    call it."""
+    classes = [int(c) for c in docs["cluster_label"].to_pylist()]
+    texts = redact_all(docs["text"].to_pylist(), private)  # no secret becomes a keyword
+    ids, counts, terms = term_counts(texts, classes)
+    rows = []
+    for level, topic_of in enumerate(cluster_paths(tree.to_pylist())):
+        topics = sorted({topic_of.get(c, NOISE) for c in ids} | {NOISE})
+        member = np.zeros((len(topics), len(ids)))
+        for j, c in enumerate(ids):
+            member[topics.index(topic_of.get(c, NOISE)), j] = 1.0
+        found = top_terms(
+            member @ counts if counts is not None else None,
+            terms,
+            topics,
+            top_k=model.terms_wanted(),
+        )
+        labels = label_from_keywords(found, n=model.n, default_label=model.default_label)
+        rows += [
+            {
+                "topic_key": topic_key(level, t),
+                "level": level,
+                "topic_id": t,
+                "top_keywords": found[t][: model.top_k],
+                "keyword_labels": labels[t],
+            }
+            for t in topics
+        ]
+    return pa.Table.from_pylist(rows, schema=TOPIC_KEYWORDS_SCHEMA)
+
+
+def cluster_paths(nodes: list[dict[str, Any]]) -> list[dict[int, int]]:
     """Per level, cluster -> its topic at that level (level 0: itself), from tree rows."""
     parent: dict[tuple[int, int], int | None] = {
         (r["level"], r["topic_id"]): r["parent_topic_id"] for r in nodes
