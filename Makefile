@@ -69,7 +69,7 @@ clean:
 # Benchmark and evaluation harness (bench/README.md): BERTopic in its own venv, reference
 # corpora from Debian packages (English package descriptions, WordNet, fortunes).
 BENCH_VENV := bench/.venv-bertopic
-.PHONY: bench-setup bench bench-maps eval
+.PHONY: bench-setup bench bench-maps bench-demo eval
 
 $(BENCH_VENV)/.installed: bench/requirements-bertopic.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
@@ -86,9 +86,14 @@ bench-setup: setup $(BENCH_VENV)/.installed
 	@ls /var/lib/apt/lists/*_i18n_Translation-en* >/dev/null 2>&1 || \
 	  apt-get update -qq -o Acquire::Languages=en
 
-bench: bench-setup bench-maps java
+bench: bench-setup bench-maps bench-demo java
 	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/spark.py
+
+# The README's `make demo` on a fresh clone of HEAD, install included, timed
+# (bench/results/demo.{md,json}).
+bench-demo: setup
+	$(BIN)/python bench/demo.py
 
 # The interactive map at 10k and 100k points in headless Chromium: file size, load, redraw
 # (bench/results/maps.{md,json}).

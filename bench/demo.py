@@ -1,0 +1,118 @@
+"""The README's first command on a fresh clone: `make demo`, install included, timed.
+
+Clones this repo (its committed HEAD) into a temporary folder and runs `make setup` (the
+venv: torch, the requirements, the package, the ONNX export) then `make demo` (the build on
+the demo's 2,914 texts, cold: no embedding, numba or dbt cache), each timed, and writes
+bench/results/demo.{md,json} (`make bench-demo`, run by `make bench`). Pip resolves packages
+the way this machine is configured to (its pip.conf: a local wheel folder and index before
+PyPI), which the report records: a machine that downloads every wheel takes longer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import RESULTS, log, write_report
+from report import machine, machine_markdown
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET_SECONDS = 240
+# what the calling `make bench` exports would hand the clone's make (warm caches, this venv)
+INHERITED = (
+    "NUMBA_CACHE_DIR",
+    "TEXT_CLUSTERING_ONNX_DIR",
+    "DBT_PROFILES_DIR",
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "MAKEFLAGS",
+    "MFLAGS",
+    "MAKELEVEL",
+)
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def timed(command: list[str], cwd: Path, log_path: Path) -> float:
+    """Seconds ``command`` took in ``cwd``; its output to ``log_path``; fails loudly."""
+    env = {k: v for k, v in os.environ.items() if k not in INHERITED}
+    start = time.perf_counter()
+    with log_path.open("w") as out:
+        done = subprocess.run(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}): see {log_path}")
+    return time.perf_counter() - start
+
+
+def run() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="demo-") as tmp:
+        clone = Path(tmp) / "text_clustering"
+        subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True
+        ).stdout.strip()
+        before = load()
+        setup = timed(["make", "setup"], clone, Path(tmp) / "setup.log")
+        demo = timed(["make", "demo"], clone, Path(tmp) / "demo.log")
+        after = load()
+    places = (Path.home() / ".config/pip/pip.conf", Path("/etc/pip.conf"))
+    pip_conf = [p for p in places if p.exists()]
+    return {
+        "commit": commit,
+        "setup_s": round(setup, 1),
+        "demo_s": round(demo, 1),
+        "total_s": round(setup + demo, 1),
+        "target_s": TARGET_SECONDS,
+        "load_before": before,
+        "load_after": after,
+        "pip_conf": {str(p): p.read_text() for p in pip_conf},
+    }
+
+
+def markdown(r: dict[str, Any]) -> str:
+    met = "yes" if r["total_s"] <= r["target_s"] else "no"
+    lines = [
+        "# `make demo` on a fresh clone",
+        "",
+        f"Made by `bench/demo.py` (`make bench-demo`), finished {r['finished']}: a clone of "
+        f"{r['commit']} in a temporary folder, `make setup` then `make demo` (2,914 texts, "
+        "everything cold: venv, ONNX export, numba cache, embedding cache, dbt target).",
+        "",
+        "| step | seconds |",
+        "|---|---|",
+        f"| `make setup` (venv, torch, requirements, package, ONNX export) | {r['setup_s']} |",
+        f"| `make demo` (`dbt build` + summary) | {r['demo_s']} |",
+        f"| total | {r['total_s']} |",
+        "",
+        f"Target: <= {r['target_s']} s in all: met: {met}. Load average (1, 5, 15 min) "
+        f"before: {r['load_before']}; after: {r['load_after']}.",
+        "",
+        "Pip's configuration on this machine (where the wheels come from):",
+        "",
+    ]
+    for path, text in r["pip_conf"].items() or {"(none)": ""}.items():
+        lines += [f"`{path}`:", "", "```", text.strip(), "```", ""]
+    return "\n".join(lines) + "\n" + machine_markdown(r["machine"], None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--output", type=Path, default=RESULTS / "demo")
+    args = parser.parse_args()
+    results = run()
+    results["machine"] = machine()
+    results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    write_report(args.output, results, markdown)
+    log(f"demo: wrote {args.output.with_suffix('.md')}")
+    print(args.output.with_suffix(".md").read_text())
+
+
+if __name__ == "__main__":
+    main()
