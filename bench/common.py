@@ -38,6 +38,12 @@ OFFLINE_ENV = {
 }
 
 
+def load_average() -> str:
+    """The machine's load average over 1, 5 and 15 minutes, e.g. ``"4.26 5.32 5.21"``: the
+    reports give it beside every timing (the machine may be shared)."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def log(message: str) -> None:
     """One line on stderr with a wall-clock time stamp."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS, log, write_report
+from common import RESULTS, load_average, log, write_report
 from report import machine, machine_markdown
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,10 +34,6 @@ INHERITED = (
     "MFLAGS",
     "MAKELEVEL",
 )
-
-
-def load() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def timed(command: list[str], cwd: Path, log_path: Path) -> float:
@@ -58,10 +54,10 @@ def run() -> dict[str, Any]:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True
         ).stdout.strip()
-        before = load()
+        before = load_average()
         setup = timed(["make", "setup"], clone, Path(tmp) / "setup.log")
         demo = timed(["make", "demo"], clone, Path(tmp) / "demo.log")
-        after = load()
+        after = load_average()
     places = (Path.home() / ".config/pip/pip.conf", Path("/etc/pip.conf"))
     pip_conf = [p for p in places if p.exists()]
     return {

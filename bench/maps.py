@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import RESULTS, WORK, log, read_json, write_report
+from common import RESULTS, WORK, load_average, log, read_json, write_report
 from report import machine, machine_markdown, table
 
 TARGET_REDRAW_MS = 50.0  # #15: <= 50 ms per redraw at 100k points
@@ -115,10 +115,6 @@ def synthetic_map(n: int, seed: int = 0) -> dict[str, Any]:
     }
 
 
-def uptime() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
 def browser(width: int = 1400, height: int = 900) -> Any:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -173,7 +169,7 @@ def run(sizes: list[int], frames: int) -> dict[str, Any]:
     work = WORK / "maps"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    results: dict[str, Any] = {"load_before": uptime(), "runs": []}
+    results: dict[str, Any] = {"load_before": load_average(), "runs": []}
     driver = browser()
     try:
         results["chromium"] = driver.capabilities.get("browserVersion")
@@ -202,7 +198,7 @@ def run(sizes: list[int], frames: int) -> dict[str, Any]:
             results["runs"].append(run_row)
     finally:
         driver.quit()
-    results["load_after"] = uptime()
+    results["load_after"] = load_average()
     return results
 
 

@@ -33,7 +33,17 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from common import DATA, OUR_PYTHON, RESULTS, ROOT, WORK, log, run_monitored, write_report
+from common import (
+    DATA,
+    OUR_PYTHON,
+    RESULTS,
+    ROOT,
+    WORK,
+    load_average,
+    log,
+    run_monitored,
+    write_report,
+)
 from corpora import write_synthetic
 from report import machine, machine_markdown
 
@@ -43,10 +53,6 @@ from text_clustering.spark import local_cluster
 WORK_DIR = WORK / "spark"
 PARTS = ("embed", "place", "million")
 MILLION = 1_000_000
-
-
-def load() -> str:
-    return Path("/proc/loadavg").read_text().split(" ")[:3].__str__()
 
 
 def run_spark(workers: int, source: Path, name: str, *args: str) -> dict[str, Any]:
@@ -61,7 +67,7 @@ def run_spark(workers: int, source: Path, name: str, *args: str) -> dict[str, An
         ),
     }
     os.environ.update(env)  # the workers' executors inherit it
-    before = load()
+    before = load_average()
     with local_cluster(workers, cores=1, memory="2g", timeout=120) as cluster:
         command = [str(OUR_PYTHON), "-m", "text_clustering", "spark", "--master", cluster.url]
         command += ["--output", str(output), "--source-path", str(source), *args]
@@ -78,7 +84,7 @@ def run_spark(workers: int, source: Path, name: str, *args: str) -> dict[str, An
         "wall_s": round(run.wall_seconds, 1),
         "driver_peak_rss": run.peak_rss_bytes,
         "load_before": before,
-        "load_after": load(),
+        "load_after": load_average(),
         "n_texts": done["n_texts"],
         "n_fit": done["n_fit"],
         "n_clusters": done["n_clusters"],
