@@ -85,18 +85,19 @@ def topic_tree(
     """int_topic_tree, from the fitted texts' clusters and embeddings."""
     settings = HierarchySettings.from_config(config)
     fitted = projected.filter("projection_source = 'fit'").select("text_id")
-    members = clustered.join(fitted, "text_id").select("text_id, cluster_label, embedding_hash")
+    fitted_rows = clustered.join(fitted, "text_id")
+    members = fitted_rows.select("text_id, cluster_label, embedding_hash")
 
     def build() -> pa.Table:
-        rows = read_arrow(members.order("text_id"))
-        before = clustered.join(fitted, "text_id").order("text_id")
+        # the previous build's clusters of the same texts match the topics (not fingerprinted:
+        # they change with every refit, which the members' clusters already tell)
+        columns = "text_id, cluster_label, previous_cluster_label"
+        rows = read_arrow(fitted_rows.select(columns).order("text_id"))
         return build_tree(
             rows,
             embeddings_reader(connection, embedded),
             settings,
-            previous_labels=pc.fill_null(
-                read_arrow(before.select("previous_cluster_label"))[0], NOISE - 1
-            )
+            previous_labels=pc.fill_null(rows["previous_cluster_label"], NOISE - 1)
             .to_numpy(zero_copy_only=False)
             .astype(np.int64),
             previous_tree=read_previous(connection, this, TREE_SCHEMA),
