@@ -26,13 +26,20 @@ COPY_DISTANCE = 1e-6
 # Below this many distinct vectors UMAP's layout is meaningless (it scatters identical texts
 # at random); the first two principal components are used instead.
 MIN_UMAP_ROWS = 8
+# Layout epochs when var n_epochs is null (:func:`layout_epochs`): umap-learn's 500 up to
+# 10,000 fitted texts and 200 above, but above 20,000 texts no more than 4 million
+# text-epochs (the layout's time), down to 100 epochs from 40,000 texts, where the layout
+# scored the same as with 200 (docs/performance.md).
+SMALL_FIT_ROWS, SMALL_FIT_EPOCHS, FIT_EPOCHS, MIN_FIT_EPOCHS = 10_000, 500, 200, 100
+EPOCH_BUDGET = 4_000_000
 Graph = tuple[np.ndarray, np.ndarray]  # (distances, indices), nearest first
 
 
 class UMAPProjector:
     """Project ``(n, d)`` vectors to ``(n, 2)`` float32 positions.
 
-    Parameters are umap-learn's (``n_neighbors`` capped at ``n - 1`` for small inputs).
+    Parameters are umap-learn's (``n_neighbors`` capped at ``n - 1`` for small inputs;
+    ``n_epochs`` None: :func:`layout_epochs`).
     Learned: ``embedding_`` (the fitted positions), ``fit_vectors_`` (kept for transform),
     ``method_`` (``umap`` or ``pca``).
     """
@@ -44,17 +51,21 @@ class UMAPProjector:
         min_dist: float = 0.0,
         metric: str = "cosine",
         random_state: int = 42,
+        n_epochs: int | None = None,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.min_dist = min_dist
         self.metric = metric
         self.random_state = random_state
+        self.n_epochs = n_epochs
 
     def fit(self, vectors: np.ndarray, *, graph: Graph | None = None) -> UMAPProjector:
         """Lay out ``vectors``; ``graph`` is their :func:`knn_graph` when already computed
         (the step computes it first, then searches other texts while the layout runs)."""
         if self.n_neighbors < 2:
             raise ConfigError(f"dbt var `n_neighbors` must be >= 2, got {self.n_neighbors!r}.")
+        if self.n_epochs is not None and self.n_epochs < 1:
+            raise ConfigError(f"dbt var `n_epochs` must be >= 1 or null, got {self.n_epochs!r}.")
         vectors = np.asarray(vectors, dtype=np.float32)
         self.fit_vectors_ = vectors
         self._index: ExactKNN | None = None
@@ -110,6 +121,8 @@ class UMAPProjector:
         umap-learn's optimisation single-threaded)."""
         start = time.perf_counter()
         distances, indices = graph
+        n = vectors.shape[0]
+        epochs = self.n_epochs or layout_epochs(n)
         with cached_jit():
             import umap  # imported here: numba's cache must be set up first
 
@@ -120,15 +133,24 @@ class UMAPProjector:
                 metric=self.metric,
                 random_state=self.random_state,
                 n_jobs=1,
+                n_epochs=epochs,
                 precomputed_knn=(indices, distances, None),
             )
             with warnings.catch_warnings():
                 # "no search index: transform() unavailable" and "n_jobs overridden": expected.
                 warnings.simplefilter("ignore", UserWarning)
                 points = reducer.fit_transform(vectors).astype(np.float32)
-        n = vectors.shape[0]
-        log(f"projected {n}/{n} texts with UMAP; layout in {time.perf_counter() - start:.1f}s")
+        elapsed = time.perf_counter() - start
+        log(f"projected {n}/{n} texts with UMAP; layout ({epochs} epochs) in {elapsed:.1f}s")
         return points
+
+
+def layout_epochs(n_fit: int) -> int:
+    """UMAP layout epochs for ``n_fit`` fitted texts when var n_epochs is null: 500 up to
+    10,000, then 200 until the budget of 4 million text-epochs, then fewer, >= 100."""
+    if n_fit <= SMALL_FIT_ROWS:
+        return SMALL_FIT_EPOCHS
+    return max(MIN_FIT_EPOCHS, min(FIT_EPOCHS, EPOCH_BUDGET // n_fit))
 
 
 def knn_graph(vectors: np.ndarray, n_neighbors: int, *, metric: str = "cosine") -> Graph:

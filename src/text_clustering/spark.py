@@ -72,6 +72,7 @@ DEFAULT_VARS: dict[str, Any] = {
     "min_dist": 0.0,
     "metric": "cosine",
     "random_state": 42,
+    "n_epochs": None,
     "max_fit_rows": 50000,
     "clustering_algorithm": "dbscan",
     "eps": None,

@@ -128,6 +128,7 @@ def test_the_library_defaults_are_the_dbt_project_vars():
         "min_dist": [ProjectionSettings().min_dist, UMAPProjector().min_dist],
         "metric": [ProjectionSettings().metric, UMAPProjector().metric],
         "random_state": [ProjectionSettings().random_state, UMAPProjector().random_state],
+        "n_epochs": [ProjectionSettings().n_epochs, UMAPProjector().n_epochs],
         "max_fit_rows": [ProjectionSettings().max_fit_rows],
         "refit_new_share": [default(project_incremental, "refit_new_share")],
         "clustering_algorithm": [ClusterSettings().algorithm, DensityClusterer().algorithm],

@@ -69,6 +69,28 @@ def test_bad_n_neighbors_is_named_when_fitted():
         projector.fit(np.zeros((10, 3), dtype=np.float32))
 
 
+def test_layout_epochs_follow_umap_learn_up_to_20k_texts_then_a_budget_down_to_100():
+    from text_clustering.projection import layout_epochs
+
+    assert [layout_epochs(n) for n in (8, 10_000)] == [500, 500]
+    assert [layout_epochs(n) for n in (10_001, 20_000)] == [200, 200]
+    assert layout_epochs(25_000) == 160  # 4 million text-epochs
+    assert [layout_epochs(n) for n in (40_000, 50_000, 1_000_000)] == [100, 100, 100]
+
+
+def test_n_epochs_is_passed_to_the_layout_and_a_bad_one_is_named(capsys):
+    from text_clustering import ConfigError
+
+    x, _ = gaussian_groups()
+    default = project(x, n_neighbors=10)
+    assert "layout (500 epochs)" in capsys.readouterr().err
+    fewer = project(x, n_neighbors=10, n_epochs=20)
+    assert "layout (20 epochs)" in capsys.readouterr().err
+    assert not np.allclose(default, fewer)
+    with pytest.raises(ConfigError, match="n_epochs"):
+        UMAPProjector(n_epochs=0).fit(x)
+
+
 # --- sample fit, transform, reuse -------------------------------------------------------
 
 import duckdb  # noqa: E402
@@ -168,6 +190,13 @@ def test_the_fit_sample_is_chosen_by_hash_not_by_position():
         "select text_id from embedded_source order by md5(text_id), text_id limit 80"
     ).fetchall()
     assert fitted == {row[0] for row in expected}
+
+
+def test_a_fit_made_before_var_n_epochs_is_reused_while_it_is_null():
+    import json
+
+    assert "n_epochs" not in json.loads(ProjectionSettings().to_json())  # as fits before it
+    assert json.loads(ProjectionSettings(n_epochs=50).to_json())["n_epochs"] == 50
 
 
 def test_unchanged_input_reuses_everything_and_new_texts_are_only_projected():

@@ -56,6 +56,7 @@ class ProjectionSettings:
     metric: str = "cosine"
     random_state: int = 42
     max_fit_rows: int = 50_000
+    n_epochs: int | None = None  # None: projection.layout_epochs
     vectors: str = ""  # where the vectors come from (embedding model or input column)
 
     @classmethod
@@ -68,11 +69,17 @@ class ProjectionSettings:
             metric=read_str("metric", config.get("metric")),  # type: ignore[arg-type]
             random_state=read_int("random_state", config.get("random_state")),
             max_fit_rows=read_int("max_fit_rows", config.get("max_fit_rows"), minimum=2),
+            n_epochs=read_optional_int("n_epochs", config.get("n_epochs"), minimum=1),
             vectors=f"column:{column}" if column else f"model:{model}",
         )
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        """The settings as the fit records them (``n_epochs`` only when set: fits made
+        before the var existed stay reusable)."""
+        settings = asdict(self)
+        if settings["n_epochs"] is None:
+            del settings["n_epochs"]
+        return json.dumps(settings, sort_keys=True)
 
     def umap_params(self) -> dict[str, Any]:
         """The :class:`~text_clustering.projection.UMAPProjector` parameters."""
@@ -81,13 +88,14 @@ class ProjectionSettings:
             "min_dist": self.min_dist,
             "metric": self.metric,
             "random_state": self.random_state,
+            "n_epochs": self.n_epochs,
         }
 
 
 def project_texts(connection: Any, this: Any, embedded: Any, config: Mapping[str, Any]) -> pa.Table:
     """int_texts_projected: every ``(text_id, embedding)`` row of the DuckDB relation
     ``embedded`` with its position, from dbt config (vars n_neighbors, min_dist, metric,
-    random_state, max_fit_rows, refit, refit_new_share, n_threads, embedding_*)."""
+    random_state, n_epochs, max_fit_rows, refit, refit_new_share, n_threads, embedding_*)."""
     settings = ProjectionSettings.from_config(config)
     use_threads(read_optional_int("n_threads", config.get("n_threads"), minimum=1))
     return project_incremental(
