@@ -4,10 +4,10 @@ Cosine and Euclidean neighbours reduce to float32 matrix products plus a top-k: 
 (installed with sentence-transformers) both run multi-threaded, ~5x faster than
 scikit-learn's brute force, whose ``argpartition`` dominates at 50k x 50k. Memory is bounded
 by ``block x len(reference)`` floats, in one buffer reused by every block (a fresh 400 MB
-result per block costs a third more time in page faults). The neighbours of a set among
-itself (:func:`exact_knn`, the UMAP graph) use the symmetry of the distances: each pair of
-blocks is multiplied once and serves both blocks' rows, half the products of a plain search.
-Other metrics use scikit-learn.
+result per block costs a third more time in page faults). The top-k of a block's scores is
+found group by group (:func:`_top_k`): ``torch.topk`` over 50k columns took as long as the
+matrix product, so a search among the rows themselves that multiplied each pair of blocks
+once (half the products) was slower than this plain one. Other metrics use scikit-learn.
 """
 
 from __future__ import annotations
@@ -19,14 +19,27 @@ import numpy as np
 from .vectors import unit_rows
 
 FAST_METRICS = ("cosine", "euclidean")
+GROUP = 64  # columns per group of :func:`_top_k`
 
 
 class ExactKNN:
-    """Exact nearest neighbours among the rows of ``reference`` (an ``(n, d)`` array)."""
+    """Exact nearest neighbours among the rows of ``reference`` (an ``(n, d)`` array).
 
-    def __init__(self, reference: np.ndarray, *, metric: str = "cosine", block: int = 1024):
+    ``block`` query rows are scored against every reference row at once, into one buffer
+    reused by every block; their top-k is found by :func:`_top_k` (``group``).
+    """
+
+    def __init__(
+        self,
+        reference: np.ndarray,
+        *,
+        metric: str = "cosine",
+        block: int = 1024,
+        group: int = GROUP,
+    ):
         self.metric = metric
         self.block = block
+        self.group = group
         self.size = reference.shape[0]
         self._sklearn: Any = None
         if metric not in FAST_METRICS:
@@ -37,11 +50,19 @@ class ExactKNN:
         from .runtime import import_torch
 
         torch = self._torch = import_torch()
-        self._reference = torch.from_numpy(_prepare(reference, metric))
+        # padded to whole groups with zero rows, whose scores are set to -inf
+        padded = -(-self.size // group) * group
+        prepared = _prepare(reference, metric)
+        self._reference = torch.zeros((padded, prepared.shape[1]), dtype=torch.float32)
+        self._reference[: self.size] = torch.from_numpy(prepared)
         self._squared = (self._reference * self._reference).sum(dim=1)
 
-    def query(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(distances, indices)`` of the ``k`` nearest reference rows, nearest first."""
+    def query(
+        self, queries: np.ndarray, k: int, *, offset: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(distances, indices)`` of the ``k`` nearest reference rows, nearest first.
+        ``offset``: query row ``i`` is reference row ``offset + i``, listed first (itself,
+        even among exact duplicates, as UMAP's graph expects)."""
         k = min(k, self.size)
         if self._sklearn is not None:
             distances, indices = self._sklearn.kneighbors(queries, n_neighbors=k)
@@ -51,7 +72,8 @@ class ExactKNN:
         n = prepared.shape[0]
         out_d = np.empty((n, k), dtype=np.float32)
         out_i = np.empty((n, k), dtype=np.int64)
-        buffer = torch.empty((min(self.block, n), self.size), dtype=torch.float32)
+        width = self._reference.shape[0]
+        buffer = torch.empty((min(self.block, n), width), dtype=torch.float32)
         with torch.inference_mode():
             for start in range(0, n, self.block):
                 chunk = prepared[start : start + self.block]
@@ -60,64 +82,49 @@ class ExactKNN:
                 if self.metric == "euclidean":  # -|q - r|^2 = 2 q.r - |r|^2 - |q|^2
                     scores.mul_(2).sub_(self._squared[None, :])
                     scores.sub_((chunk * chunk).sum(dim=1, keepdim=True))
-                values, indices = torch.topk(scores, k, dim=1, sorted=True)
-                out_d[start : start + chunk.shape[0]] = _distances(values, self.metric)
-                out_i[start : start + chunk.shape[0]] = indices.numpy()
+                scores[:, self.size :] = -float("inf")  # the padding rows
+                if offset is not None:  # a row is its own nearest neighbour
+                    scores.diagonal(offset + start).fill_(float("inf"))
+                values, indices = _top_k(scores, k, self.group)
+                rows = slice(start, start + chunk.shape[0])
+                out_d[rows] = _distances(values, self.metric)
+                out_i[rows] = indices.numpy()
+        if offset is not None:
+            out_d[:, 0] = 0.0
         return out_d, out_i
 
 
 def exact_knn(
-    vectors: np.ndarray, k: int, *, metric: str = "cosine", block: int = 2048
+    vectors: np.ndarray, k: int, *, metric: str = "cosine", block: int = 1024
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact ``k`` nearest neighbours of every row among the rows, itself first (even among
-    exact duplicates, as UMAP expects): ``(distances, indices)``, nearest first.
+    exact duplicates, as UMAP expects): ``(distances, indices)``, nearest first."""
+    k = min(k, vectors.shape[0])
+    index = ExactKNN(vectors, metric=metric, block=block)
+    return index.query(vectors, k, offset=0 if metric in FAST_METRICS else None)
 
-    Each pair of row blocks ``(I, J)``, ``J >= I``, is multiplied once: its row-wise top-k
-    updates the neighbours of block ``I``, its column-wise top-k those of block ``J``.
+
+def _top_k(scores: Any, k: int, group: int) -> tuple[Any, Any]:
+    """The ``k`` highest scores of each row and their columns, highest first.
+
+    Exact, and ~2.4x faster than ``torch.topk`` over the whole row: the columns are taken in
+    groups of ``group`` (the row's width is a multiple of it); the ``k`` groups with the
+    highest maxima hold the row's ``k`` highest scores (each of those is at least the
+    ``k``-th highest group maximum, so its group is among those ``k``); the top-k is then
+    found among their ``k * group`` scores.
     """
-    n = vectors.shape[0]
-    k = min(k, n)
-    if metric not in FAST_METRICS:
-        return ExactKNN(vectors, metric=metric).query(vectors, k)
-    from .runtime import import_torch
+    import torch
 
-    torch = import_torch()
-    x = torch.from_numpy(_prepare(vectors, metric))
-    squared = (x * x).sum(dim=1)
-    best_v = torch.full((n, k), -float("inf"))
-    best_i = torch.zeros((n, k), dtype=torch.int64)
-    starts = range(0, n, block)
-    buffer = torch.empty((min(block, n), min(block, n)), dtype=torch.float32)
-
-    def merge(rows: slice, values: Any, indices: Any) -> None:
-        all_v = torch.cat([best_v[rows], values], dim=1)
-        all_i = torch.cat([best_i[rows], indices], dim=1)
-        top_v, top = torch.topk(all_v, k, dim=1, sorted=True)
-        best_v[rows] = top_v
-        best_i[rows] = torch.gather(all_i, 1, top)
-
-    with torch.inference_mode():
-        for a in starts:
-            rows_a = slice(a, min(a + block, n))
-            xa = x[rows_a]
-            for b in starts[a // block :]:
-                rows_b = slice(b, min(b + block, n))
-                scores = buffer[: xa.shape[0], : rows_b.stop - b]
-                torch.matmul(xa, x[rows_b].T, out=scores)
-                if metric == "euclidean":  # -|a - b|^2: symmetric, like the cosine product
-                    scores.mul_(2).sub_(squared[rows_a, None]).sub_(squared[None, rows_b])
-                if a == b:  # a row is its own nearest neighbour
-                    scores.fill_diagonal_(float("inf"))
-                kk = min(k, scores.shape[1])
-                values, indices = torch.topk(scores, kk, dim=1, sorted=False)
-                merge(rows_a, values, indices + b)
-                if a != b:
-                    kk = min(k, scores.shape[0])
-                    values, indices = torch.topk(scores, kk, dim=0, sorted=False)
-                    merge(rows_b, values.T, indices.T + a)
-    distances = _distances(best_v, metric)
-    distances[:, 0] = 0.0
-    return distances, best_i.numpy()
+    rows, width = scores.shape
+    if width // group <= k:
+        return torch.topk(scores, k, dim=1, sorted=True)
+    grouped = scores.view(rows, width // group, group)
+    _, best_groups = torch.topk(grouped.amax(dim=2), k, dim=1, sorted=False)
+    candidates = grouped.gather(1, best_groups[:, :, None].expand(-1, -1, group))
+    values, position = torch.topk(candidates.reshape(rows, k * group), k, dim=1, sorted=True)
+    columns = best_groups * group
+    columns = (columns[:, :, None] + torch.arange(group)).reshape(rows, k * group)
+    return values, columns.gather(1, position)
 
 
 def _prepare(vectors: np.ndarray, metric: str) -> np.ndarray:

@@ -259,7 +259,8 @@ def test_refit_when_the_fit_is_no_longer_valid(change, reason, capsys):
 
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan"])
-def test_blocked_knn_matches_scikit_learn(metric):
+@pytest.mark.parametrize("group", [1, 4, 64])  # 300 rows: 300, 75 (padded), 5 (< k) groups
+def test_blocked_knn_matches_scikit_learn(metric, group):
     from sklearn.neighbors import NearestNeighbors
 
     from text_clustering.knn import ExactKNN
@@ -267,7 +268,8 @@ def test_blocked_knn_matches_scikit_learn(metric):
     rng = np.random.default_rng(3)
     reference = rng.normal(size=(300, 12)).astype(np.float32)
     queries = rng.normal(size=(50, 12)).astype(np.float32)
-    distances, indices = ExactKNN(reference, metric=metric, block=16).query(queries, 7)
+    index = ExactKNN(reference, metric=metric, block=16, group=group)
+    distances, indices = index.query(queries, 7)
     expected_d, expected_i = (
         NearestNeighbors(n_neighbors=7, metric=metric, algorithm="brute")
         .fit(reference)
@@ -279,9 +281,8 @@ def test_blocked_knn_matches_scikit_learn(metric):
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 @pytest.mark.parametrize("block", [7, 64, 4096])
-def test_symmetric_self_knn_matches_scikit_learn(metric, block):
-    # each pair of blocks is multiplied once and serves both: blocks that do not divide n,
-    # one block, and many must all give the exact neighbours
+def test_self_knn_matches_scikit_learn(metric, block):
+    # blocks that do not divide n, one block, and many must all give the exact neighbours
     from sklearn.neighbors import NearestNeighbors
 
     x = np.random.default_rng(5).normal(size=(150, 9)).astype(np.float32)
@@ -291,6 +292,10 @@ def test_symmetric_self_knn_matches_scikit_learn(metric, block):
     )
     np.testing.assert_array_equal(indices, expected_i)
     np.testing.assert_allclose(distances, expected_d, rtol=1e-4, atol=1e-4)
+    from text_clustering.knn import ExactKNN  # the same with the top-k taken by groups
+
+    grouped = ExactKNN(x, metric=metric, block=block, group=4).query(x, 6, offset=0)
+    np.testing.assert_array_equal(grouped[1], expected_i)
 
 
 def test_self_knn_lists_each_point_first_even_among_duplicates():
