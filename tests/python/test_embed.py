@@ -48,6 +48,18 @@ def test_both_backends_keep_input_order_and_unit_length(backend):
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-4)
 
 
+def test_onnx_workers_take_texts_longest_first_and_give_each_its_own_vector():
+    from text_clustering.embed import resolve_model_path
+    from text_clustering.onnx_backend import CHUNK, load_encoder
+
+    words = "compiler linker editor font mail server chess image library".split()
+    texts = [" ".join(words[: 1 + i % len(words)]) * (1 + i % 3) for i in range(3 * CHUNK + 5)]
+    encoder = load_encoder(resolve_model_path("all-MiniLM-L6-v2"), 2)  # two workers
+    vectors = encoder.encode(texts)
+    alone = np.concatenate([encoder.encode([text]) for text in texts])
+    np.testing.assert_array_equal(vectors, alone)  # in input order, each its text's alone
+
+
 def test_the_onnx_backend_gives_the_torch_vectors_within_int8_error():
     texts = [
         "a text editor for programmers with syntax highlighting and macros",
