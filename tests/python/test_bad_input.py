@@ -201,8 +201,10 @@ def test_non_utf8_csv_is_named_and_readable_with_csv_encoding(tmp_path):
     [
         ([[1.0, 0.0], [1.0], [0.0, 1.0]], "text_id='b' has 1 values, text_id='a' has 2"),
         ([[1.0, 0.0], None, [0.0, 1.0]], "`embedding` is null at text_id='b'"),
+        ([[1.0, 0.0], [0.0, 1.0], [float("nan"), 1.0]], "NaN or infinite values at text_id='c'"),
+        ([[1.0, 0.0], [0.0, None], [0.0, 1.0]], "null value inside the vector at text_id='b'"),
     ],
-    ids=["wrong-dimension", "null-vector"],
+    ids=["wrong-dimension", "null-vector", "nan-value", "null-value"],
 )
 def test_bad_precomputed_vectors_are_named(tmp_path, vectors, message):
     source = write(

@@ -159,16 +159,7 @@ def embedded_increment(connection: Any, vectors: Any, this: Any | None) -> Any:
         )
         vectors = vectors.join(connection.from_arrow(changed.select(["text_id"])), "text_id")
     rows = vectors.select("text_id, embedding").order("text_id")
-    dim = None
-    for batch in rows.to_arrow_reader(65536):
-        array = to_numpy(pa.Table.from_batches([batch]), "embedding")
-        if dim is not None and array.shape[0] and array.shape[1] != dim:
-            raise InputError(
-                f"column `embedding` has vectors of different lengths: {array.shape[1]} "
-                f"values at text_id={batch['text_id'][0].as_py()!r}, {dim} before it. "
-                "All must share one dimension."
-            )
-        dim = array.shape[1] if array.shape[0] else dim
+    dim = _checked_dim(rows)
     if this is not None and dim is not None:
         stored = str(connection.sql(f"select embedding from {this} limit 0").types[0])
         if stored != f"FLOAT[{dim}]":
@@ -180,3 +171,33 @@ def embedded_increment(connection: Any, vectors: Any, this: Any | None) -> Any:
     if dim is None:  # nothing to write: keep the column's type
         return rows.select("text_id, embedding").limit(0) if this is None else rows.limit(0)
     return rows.select(f"text_id, cast(embedding as float[{dim}]) as embedding")
+
+
+
+def _checked_dim(rows: Any) -> int | None:
+    """The one dimension of the vectors of ``rows`` (None: no rows), checked in DuckDB
+    without moving a vector through Python; a null, ragged or non-finite vector (or one
+    with a null value) stops the build naming the first such text (:func:`_read_dim`)."""
+    n, low, high, bad = rows.aggregate(
+        "count(*), min(len(embedding)), max(len(embedding)), "
+        "count(*) filter (where embedding is null or list_count(embedding) != len(embedding) "
+        "or not isfinite(list_sum(embedding)))"
+    ).fetchall()[0]
+    if n == 0:
+        return None
+    return int(low) if low == high and not bad else _read_dim(rows)
+
+
+def _read_dim(rows: Any) -> int | None:
+    """The vectors' dimension from reading them batch by batch, naming the first bad one."""
+    dim = None
+    for batch in rows.to_arrow_reader(65536):
+        array = to_numpy(pa.Table.from_batches([batch]), "embedding")
+        if dim is not None and array.shape[0] and array.shape[1] != dim:
+            raise InputError(
+                f"column `embedding` has vectors of different lengths: {array.shape[1]} "
+                f"values at text_id={batch['text_id'][0].as_py()!r}, {dim} before it. "
+                "All must share one dimension."
+            )
+        dim = array.shape[1] if array.shape[0] else dim
+    return dim
