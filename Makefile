@@ -69,7 +69,7 @@ clean:
 # Benchmark and evaluation harness (bench/README.md): BERTopic in its own venv, reference
 # corpora from Debian packages (English package descriptions, WordNet, fortunes).
 BENCH_VENV := bench/.venv-bertopic
-.PHONY: bench-setup bench bench-maps bench-demo eval
+.PHONY: bench-setup bench bench-maps bench-demo bench-epochs eval
 
 $(BENCH_VENV)/.installed: bench/requirements-bertopic.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
@@ -94,6 +94,10 @@ bench: bench-setup bench-maps bench-demo java
 # (bench/results/demo.{md,json}).
 bench-demo: setup
 	$(BIN)/python bench/demo.py
+
+# UMAP layout epochs of large fits: scores and time per var n_epochs (bench/results/epochs.*).
+bench-epochs: bench-setup
+	PYTHONPATH=$(CURDIR)/src $(BIN)/python bench/epochs.py
 
 # The interactive map at 10k and 100k points in headless Chromium: file size, load, redraw
 # (bench/results/maps.{md,json}).

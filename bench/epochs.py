@@ -1,0 +1,117 @@
+"""How many UMAP layout epochs do large fits need? (epochs.md, ``make bench-epochs``)
+
+For the ``make eval`` sets of 15k-20k texts and 100k WordNet glosses (``--sets``), our
+default build (vectors given, as ``make eval``) with var ``n_epochs`` set to each of
+``--epochs``; level-0 NMI and AMI against the set's labels (noise as its own group), the
+clusters found and the projection step's time (``int_texts_projected``: the kNN graph,
+the layout and the placement of the texts outside the fit). umap-learn lays out fits of
+more than 10,000 texts with 200 epochs; the pipeline's default (var ``n_epochs: null``,
+``projection.layout_epochs``) keeps 200 up to 20,000 fitted texts and goes down to 100 from
+40,000 (a fit is at most var ``max_fit_rows`` = 50,000 texts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from common import RESULTS, WORK, load_average, log, write_report
+from embed import input_file
+from eval import parse_sets
+from report import fmt, machine, machine_markdown, secs, table
+from run_ours import run_pipeline
+
+DEFAULT_SETS = "debian:20000,debian_families:20000,fortunes,wordnet:20000,wordnet:100000"
+DEFAULT_EPOCHS = "200,100,50"
+
+
+def run_set(corpus: str, size: int | None, epochs: list[int]) -> list[dict[str, Any]]:
+    source = input_file(corpus, size)
+    rows = []
+    for n_epochs in epochs:
+        name = f"{corpus}-{size or 'all'}-{n_epochs}"
+        run_dir = WORK / "epochs" / name
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        result = run_pipeline(source, run_dir, extra_vars={"n_epochs": n_epochs}, name="cold")
+        scores = result.get("scores") or {}
+        rows.append(
+            {
+                "set": f"{corpus} ({size or 'all'})",
+                "texts": (result.get("row_counts") or {}).get("stg_texts"),
+                "n_epochs": n_epochs,
+                "projection_seconds": (result.get("models") or {}).get("int_texts_projected"),
+                "wall_seconds": result.get("wall_seconds"),
+                "clusters": scores.get("n_clusters"),
+                "nmi": scores.get("nmi"),
+                "ami": scores.get("ami"),
+                "load": load_average(),
+            }
+        )
+        log(f"epochs: {name}: {rows[-1]}")
+    return rows
+
+
+def _intro() -> str:
+    return " ".join(__doc__.split("\n", 2)[2].split()).replace("``", "`")
+
+
+def markdown(results: dict[str, Any]) -> str:
+    from text_clustering.projection import layout_epochs
+
+    lines = [
+        "# UMAP layout epochs of large fits",
+        "",
+        f"Made by `bench/epochs.py` on {results['finished']}. {_intro()}",
+        machine_markdown(results["machine"], None),
+        "",
+    ]
+    rows = []
+    most: dict[str, dict[str, Any]] = {}  # per set, the run with the most epochs
+    for row in results["rows"]:
+        if row["n_epochs"] > most.get(row["set"], {"n_epochs": 0})["n_epochs"]:
+            most[row["set"]] = row
+    for row in results["rows"]:
+        base = most[row["set"]]
+        fitted = min(row["texts"] or 0, 50_000)
+        default = " (default)" if layout_epochs(fitted) == row["n_epochs"] else ""
+        rows.append(
+            [
+                row["set"],
+                f"{row['n_epochs']}{default}",
+                secs(row["projection_seconds"]),
+                secs(row["wall_seconds"]),
+                row["clusters"],
+                fmt(row["nmi"]),
+                fmt(row["ami"]),
+                fmt(row["nmi"] - base["nmi"]) if row is not base else "",
+                fmt(row["ami"] - base["ami"]) if row is not base else "",
+                row["load"],
+            ]
+        )
+    header = ["set", "n_epochs", "projection", "build wall", "clusters", "NMI", "AMI"]
+    header += ["NMI - most epochs'", "AMI - most epochs'", "load average"]
+    lines += [table(header, rows), ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sets", default=DEFAULT_SETS)
+    parser.add_argument("--epochs", default=DEFAULT_EPOCHS)
+    parser.add_argument("--output", type=Path, default=RESULTS / "epochs")
+    args = parser.parse_args()
+    epochs = sorted((int(e) for e in args.epochs.split(",")), reverse=True)
+    results: dict[str, Any] = {"machine": machine(), "rows": []}
+    for corpus, size in parse_sets(args.sets):
+        results["rows"] += run_set(corpus, size, epochs)
+        results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        write_report(args.output, results, markdown)
+    log(f"epochs: wrote {args.output.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()
