@@ -57,11 +57,8 @@ def figure_summary(
         )
     )
     points = to_numpy(drawn, "projection") if drawn.num_rows else np.zeros((0, 2), np.float32)
-    column = {
-        name: drawn[name].to_pylist()
-        for name in ("topic_label", "topic_path", "text_id")
-        if name in drawn.column_names
-    }
+    wanted = ("topic_label",) if map_path is None else ("topic_label", "topic_path", "text_id")
+    column = {name: drawn[name].to_pylist() for name in wanted if name in drawn.column_names}
     topics, paths = column.get("topic_label"), column.get("topic_path")
     title = f"Texts of {source}" if source else "Text clusters"
     written = mapped = None

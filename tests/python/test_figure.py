@@ -32,6 +32,28 @@ def test_figure_summary_skips_texts_without_projection(tmp_path):
     assert skipped["figure_path"] is None
 
 
+def test_the_png_alone_reads_no_text_and_the_map_reads_them(tmp_path):
+    # reading and redacting every text for a PNG that draws none took gigabytes at 1M texts
+    import duckdb
+    import pytest
+
+    from text_clustering.steps.reports import cluster_figures
+
+    con = duckdb.connect()
+    con.execute(
+        "create view clusters as select 't' || i as text_id, [i % 7, i // 7]::float[2] as "
+        "projection, (i % 3)::int as cluster_label, 'topic ' || (i % 3) as topic_label, "
+        "['topic ' || (i % 3)] as topic_path, 'label ' || (i % 3) as summary_label, "
+        "false as is_excluded, error('the text was read') as text from range(60) r(i)"
+    )
+    config = {"figure_path": str(tmp_path / "f.png"), "savefig": True, "map_path": None}
+    row = cluster_figures(con, None, con.sql("select * from clusters"), config).to_pylist()[0]
+    assert row["n_texts_drawn"] == 60 and (tmp_path / "f.png").exists()
+    config["map_path"] = str(tmp_path / "m.html")
+    with pytest.raises(duckdb.Error, match="the text was read"):
+        cluster_figures(con, None, con.sql("select * from clusters"), config)
+
+
 def test_100k_points_and_many_clusters_make_a_png(tmp_path):
     rng = np.random.default_rng(0)
     points = rng.normal(size=(100_000, 2)).astype(np.float32)

@@ -282,7 +282,8 @@ def _search_during_layout(
     ``random_state``), so one worker searches alongside it, and once it is done as many
     workers as threads. Every worker's matrix products use one thread: a batch's result is
     then the same whichever worker took it and whenever the layout finished
-    (deterministic). torch, DuckDB and the layout (between epochs) release the GIL.
+    (deterministic). torch, DuckDB and the layout's epochs (numba code compiled with
+    ``nogil``: :mod:`text_clustering._numba`) release the GIL.
     """
     from ..runtime import import_torch
 
