@@ -41,9 +41,10 @@ def cached_jit() -> Iterator[None]:
     ``nogil=True``, cached under ``$NUMBA_CACHE_DIR/CACHE_FORMAT``."""
     configure_numba_cache()
     import numba
+    from numba.core import config  # where numba keeps NUMBA_CACHE_DIR as CACHE_DIR
 
     with _lock:
-        njit, jit, cache_dir = numba.njit, numba.jit, numba.config.CACHE_DIR
+        njit, jit, cache_dir = numba.njit, numba.jit, config.CACHE_DIR
 
         def cached_njit(*args, **kwargs):
             kwargs.setdefault("cache", True)
@@ -57,8 +58,8 @@ def cached_jit() -> Iterator[None]:
 
         numba.njit, numba.jit = cached_njit, cached_jit_
         if cache_dir:  # numba reads it when a function is decorated
-            numba.config.CACHE_DIR = os.path.join(cache_dir, CACHE_FORMAT)
+            config.CACHE_DIR = os.path.join(cache_dir, CACHE_FORMAT)
         try:
             yield
         finally:
-            numba.njit, numba.jit, numba.config.CACHE_DIR = njit, jit, cache_dir
+            numba.njit, numba.jit, config.CACHE_DIR = njit, jit, cache_dir

@@ -52,7 +52,7 @@ def test_onnx_workers_take_texts_longest_first_and_give_each_its_own_vector():
     from text_clustering.embed import resolve_model_path
     from text_clustering.onnx_backend import CHUNK, load_encoder
 
-    words = "compiler linker editor font mail server chess image library".split()
+    words = ["compiler", "linker", "editor", "font", "mail", "server", "chess", "image", "library"]
     texts = [" ".join(words[: 1 + i % len(words)]) * (1 + i % 3) for i in range(3 * CHUNK + 5)]
     encoder = load_encoder(resolve_model_path("all-MiniLM-L6-v2"), 2)  # two workers
     vectors = encoder.encode(texts)

@@ -173,7 +173,6 @@ def embedded_increment(connection: Any, vectors: Any, this: Any | None) -> Any:
     return rows.select(f"text_id, cast(embedding as float[{dim}]) as embedding")
 
 
-
 def _checked_dim(rows: Any) -> int | None:
     """The one dimension of the vectors of ``rows`` (None: no rows), checked in DuckDB
     without moving a vector through Python; a null, ragged or non-finite vector (or one
