@@ -17,6 +17,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 _lock = threading.Lock()
@@ -41,7 +42,9 @@ def cached_jit() -> Iterator[None]:
     ``nogil=True``, cached under ``$NUMBA_CACHE_DIR/CACHE_FORMAT``."""
     configure_numba_cache()
     import numba
-    from numba.core import config  # where numba keeps NUMBA_CACHE_DIR as CACHE_DIR
+    from numba.core import config as numba_config
+
+    config: Any = numba_config  # keeps NUMBA_CACHE_DIR as CACHE_DIR (set at run time)
 
     with _lock:
         njit, jit, cache_dir = numba.njit, numba.jit, config.CACHE_DIR
