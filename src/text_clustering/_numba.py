@@ -17,8 +17,8 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 _lock = threading.Lock()
 CACHE_FORMAT = "nogil-v1"  # the flags cached_jit adds; a new name when they change
