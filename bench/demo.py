@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS, load_average, log, write_report
-from report import machine, machine_markdown
+from common import RESULTS, load_average
+from report import machine_markdown, publish
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 240
@@ -103,11 +103,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS / "demo")
     args = parser.parse_args()
     results = run()
-    results["machine"] = machine()
-    results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    write_report(args.output, results, markdown)
-    log(f"demo: wrote {args.output.with_suffix('.md')}")
-    print(args.output.with_suffix(".md").read_text())
+    publish(args.output, results, markdown, "demo")
 
 
 if __name__ == "__main__":

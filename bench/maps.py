@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import RESULTS, WORK, load_average, log, read_json, write_report
-from report import machine, machine_markdown, table
+from common import RESULTS, WORK, load_average, log, read_json
+from report import machine_markdown, publish, table
 
 TARGET_REDRAW_MS = 50.0  # #15: <= 50 ms per redraw at 100k points
 TARGET_FILE_MB = 25.0  # #15: the file stays under ~25 MB at 100k texts
@@ -292,11 +292,7 @@ def main() -> None:
         return
     os.environ.setdefault("DO_NOT_TRACK", "1")
     results = run(sorted(int(s) for s in args.sizes.split(",")), args.frames)
-    results["machine"] = machine()
-    results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    write_report(args.output, results, markdown)
-    log(f"maps: wrote {args.output.with_suffix('.md')}")
-    print(args.output.with_suffix(".md").read_text())
+    publish(args.output, results, markdown, "maps")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -129,3 +130,15 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]
     return "\n".join(out) + "\n"
+
+
+def publish(stem: Path, results: dict[str, Any], markdown: Callable[[Any], str], name: str) -> None:
+    """Stamp ``results`` with the machine and the time, write ``stem.json`` and ``stem.md``
+    (``markdown(results)``), log where, and print the report."""
+    from common import log, write_report
+
+    results["machine"] = machine()
+    results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    write_report(stem, results, markdown)
+    log(f"{name}: wrote {stem.with_suffix('.md')}")
+    print(stem.with_suffix(".md").read_text())
