@@ -4,9 +4,9 @@ For every set (``corpus:n``, the first ``n`` texts of a corpus of ``corpora.py``
 cached by ``embed.embeddings``):
 
 - level 0 = our pipeline's clusters with its default settings, computed by the library
-  functions the dbt models call (``project`` = exact 15-NN graph + UMAP 2-D, random_state 42;
-  ``fit_clusters`` = DBSCAN with eps from the data, min_samples 5; the ``centroid`` noise
-  policy), with the texts in corpus order;
+  estimators the dbt models call (``UMAPProjector`` = exact 15-NN graph + UMAP 2-D,
+  random_state 42; ``DensityClusterer`` = DBSCAN with eps from the data, min_samples 5, the
+  ``centroid`` noise policy), with the texts in corpus order;
 - hierarchy candidates: ``text_clustering.hierarchy.TopicHierarchy`` with the settings of
   ``CANDIDATES`` (the first is the defaults), every layer scored;
 - BERTopic with every default (``bench/run_bertopic.py`` in ``bench/.venv-bertopic``, given
@@ -95,14 +95,10 @@ def toponymy_worker(source: Path, output: Path) -> None:
 def level0(vectors: np.ndarray, random_state: int = 42) -> tuple[np.ndarray, np.ndarray]:
     """Our default clustering: ``(points (n, 2), labels (n,))`` (module docstring); UMAP's
     ``random_state`` 42 is the pipeline's default."""
-    from text_clustering.cluster import cluster_centroids, fit_clusters, reassign_to_centroids
-    from text_clustering.project import project
+    from text_clustering import DensityClusterer, UMAPProjector
 
-    points = project(vectors, random_state=random_state)
-    labels, _ = fit_clusters(points)
-    if (labels == -1).any():
-        reassign_to_centroids(vectors, labels, cluster_centroids(vectors, labels))
-    return points, labels
+    points = UMAPProjector(random_state=random_state).fit_transform(vectors)
+    return points, DensityClusterer().fit(points, vectors).labels_
 
 
 def run_toponymy(npz: Path, run_dir: Path, name: str = "toponymy") -> dict[str, Any]:
