@@ -158,8 +158,8 @@ def embedded_increment(connection: Any, vectors: Any, this: Any | None) -> Any:
             f"{gone.num_rows} removed, {current.num_rows - changed.num_rows} kept"
         )
         vectors = vectors.join(connection.from_arrow(changed.select(["text_id"])), "text_id")
+    dim = _checked_dim(vectors.select("text_id, embedding"))
     rows = vectors.select("text_id, embedding").order("text_id")
-    dim = _checked_dim(rows)
     if this is not None and dim is not None:
         stored = str(connection.sql(f"select embedding from {this} limit 0").types[0])
         if stored != f"FLOAT[{dim}]":
@@ -173,18 +173,19 @@ def embedded_increment(connection: Any, vectors: Any, this: Any | None) -> Any:
     return rows.select(f"text_id, cast(embedding as float[{dim}]) as embedding")
 
 
-def _checked_dim(rows: Any) -> int | None:
-    """The one dimension of the vectors of ``rows`` (None: no rows), checked in DuckDB
-    without moving a vector through Python; a null, ragged or non-finite vector (or one
-    with a null value) stops the build naming the first such text (:func:`_read_dim`)."""
-    n, low, high, bad = rows.aggregate(
+def _checked_dim(vectors: Any) -> int | None:
+    """The one dimension of the ``(text_id, embedding)`` relation ``vectors`` (None: no
+    rows), checked in DuckDB without sorting them or moving a vector through Python; a
+    null, ragged or non-finite vector (or one with a null value) stops the build naming the
+    first such text by ``text_id`` (:func:`_read_dim`)."""
+    n, low, high, bad = vectors.aggregate(
         "count(*), min(len(embedding)), max(len(embedding)), "
         "count(*) filter (where embedding is null or list_count(embedding) != len(embedding) "
         "or not isfinite(list_sum(embedding)))"
     ).fetchall()[0]
     if n == 0:
         return None
-    return int(low) if low == high and not bad else _read_dim(rows)
+    return int(low) if low == high and not bad else _read_dim(vectors.order("text_id"))
 
 
 def _read_dim(rows: Any) -> int | None:
