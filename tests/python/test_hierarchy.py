@@ -167,3 +167,25 @@ def test_transform_needs_a_fit_and_known_ids():
     model = TopicHierarchy().fit(vectors, labels)
     with pytest.raises(InputError, match="`labels` has cluster id 20"):
         model.transform(np.array([0, 20]))
+
+
+@pytest.mark.parametrize("linkage", ["ward", "average"])
+def test_agglomeration_matches_scipy_and_its_distances_are_symmetric(linkage):
+    # the cached distance table fills a row's column from the other row: the distance must
+    # be the same bit for bit from both topics; the merges those of scipy's linkage
+    from scipy.cluster.hierarchy import linkage as scipy_linkage
+
+    from text_clustering.hierarchy import _distances, agglomerate
+
+    rng = np.random.default_rng(3)
+    means = rng.normal(size=(60, 16))
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    counts = np.ones(60)
+    table = np.stack([_distances(means, counts, row, linkage) for row in range(60)])
+    assert np.array_equal(table, table.T)
+    _, heights = agglomerate(means, counts, linkage=linkage)
+    metric = "euclidean" if linkage == "ward" else "cosine"
+    expected = scipy_linkage(means, method=linkage, metric=metric)[:, 2]
+    if linkage == "ward":  # ours is the increase in the sum of squares: scipy's d^2 / 2
+        expected = expected**2 / 2
+    np.testing.assert_allclose(np.sort(heights), np.sort(expected), rtol=1e-9, atol=1e-12)
