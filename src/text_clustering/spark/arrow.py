@@ -1,10 +1,11 @@
-"""What the Spark maps share: Arrow columns as Spark arrays (:func:`list_array`,
-:func:`spark_ready`), a task's threads (:func:`use_task_threads`), a parquet folder's presence
-(:func:`has_parquet`)."""
+"""What the Spark stages share: Arrow columns as Spark arrays (:func:`list_array`), small
+Arrow tables as Spark SQL views (:func:`temp_view`), a task's threads
+(:func:`use_task_threads`), a parquet folder's presence (:func:`has_parquet`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -34,7 +35,13 @@ def has_parquet(folder: Path) -> bool:
     return folder.is_dir() and any(folder.glob("*.parquet"))
 
 
-def spark_ready(table: pa.Table) -> pa.Table:
+def temp_view(spark: Any, name: str, table: pa.Table, schema: str | None = None) -> None:
+    """The Arrow ``table`` as the Spark SQL temporary view ``name`` (``schema``: a DDL string
+    when Spark cannot infer the types, e.g. of an empty list column)."""
+    spark.createDataFrame(_spark_ready(table), schema).createOrReplaceTempView(name)
+
+
+def _spark_ready(table: pa.Table) -> pa.Table:
     """``table`` with fixed-size lists as lists (Spark's ``array``) and maps dropped."""
     fields = []
     for name, column in zip(table.column_names, table.columns, strict=True):

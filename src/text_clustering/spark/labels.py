@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from ..clustering import ALGORITHMS, NOISE
 from ..config import read_int, read_str
 from ..vectors import read_arrow
-from .arrow import has_parquet, spark_ready
+from .arrow import has_parquet, temp_view
 from .placement import SavedFit, vectors_reader
 
 REPRESENTATIVES_SQL = """
@@ -167,8 +167,8 @@ def label_fit(
     facets = facet_table(members.select(["text_id", "cluster_label", "projection"]), k)
     # representatives: the SQL of int_cluster_representatives, windows in Spark
     texts = fit_texts.select(["text_id", "text"])
-    spark.createDataFrame(spark_ready(facets)).createOrReplaceTempView("facets")
-    spark.createDataFrame(spark_ready(texts)).createOrReplaceTempView("fit_texts")
+    temp_view(spark, "facets", facets)
+    temp_view(spark, "fit_texts", texts)
     representatives = spark.sql(REPRESENTATIVES_SQL.format(samples=k)).toArrow()
     tree = build_tree(
         rows.select(["text_id", "cluster_label"]),
@@ -195,26 +195,25 @@ def label_fit(
     keywords = keywords.select(["topic_id", "top_keywords", "keyword_labels"]).rename_columns(
         ["cluster_label", "top_keywords", "keyword_labels"]
     )
-    spark.createDataFrame(spark_ready(representatives)).createOrReplaceTempView("representatives")
-    spark.createDataFrame(spark_ready(cluster_topics)).createOrReplaceTempView("cluster_topics")
-    spark.createDataFrame(spark_ready(tree)).createOrReplaceTempView("tree")
+    temp_view(spark, "representatives", representatives)
+    temp_view(spark, "cluster_topics", cluster_topics)
+    temp_view(spark, "tree", tree)
     topic_representatives = spark.sql(TOPIC_REPRESENTATIVES_SQL.format(samples=k)).toArrow()
 
     con = duckdb.connect()
     rel = con.from_arrow
     prompts = cluster_prompts(con, None, rel(representatives), settings)
     cached = f"read_parquet('{cache}/*.parquet')" if has_parquet(cache) else None
-    new = ask_llm(
-        con,
-        cached,
+    # what the LLM step and the topics' naming both read, in their argument order
+    inputs = (
         rel(prompts),
         rel(keywords),
         rel(representatives),
         rel(tree),
         rel(topic_keywords),
         rel(topic_representatives),
-        settings,
     )
+    new = ask_llm(con, cached, *inputs, settings)
     if new.num_rows:
         cache.mkdir(parents=True, exist_ok=True)
         pq.write_table(new, cache / f"replies-{time.time_ns()}.parquet")
@@ -223,16 +222,7 @@ def label_fit(
         con.sql(f"select * from read_parquet('{cache}/*.parquet')") if has_parquet(cache) else new
     )
     named = name_clusters(rel(keywords), rel(prompts), rel(every), rel(representatives), settings)
-    topics = name_topics(
-        rel(prompts),
-        rel(keywords),
-        rel(representatives),
-        rel(tree),
-        rel(topic_keywords),
-        rel(topic_representatives),
-        rel(every),
-        settings,
-    )
+    topics = name_topics(*inputs, rel(every), settings)
     for name, table in (("named", named), ("keywords", keywords), ("prompts", prompts)):
         con.register(name, table)
     labelled = read_arrow(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .arrow import spark_ready
+from .arrow import temp_view
 from .labels import Labels
 
 FCT_TEXT_CLUSTERS_SQL = """
@@ -139,15 +139,11 @@ def write_marts(
     Spark twins of their dbt SQL; returns their paths. The overrides seed
     (seeds/cluster_overrides.csv) is not read here: the override columns say nothing was
     moved, merged or excluded."""
-    spark.createDataFrame(spark_ready(labels.labelled)).createOrReplaceTempView("labels")
-    spark.createDataFrame(spark_ready(labels.cluster_topics)).createOrReplaceTempView(
-        "cluster_topics"
-    )
-    spark.createDataFrame(spark_ready(labels.tree)).createOrReplaceTempView("tree")
+    temp_view(spark, "labels", labels.labelled)
+    temp_view(spark, "cluster_topics", labels.cluster_topics)
+    temp_view(spark, "tree", labels.tree)
     topics = labels.topics.select(["level", "topic_id", "summary_labels"])
-    spark.createDataFrame(
-        spark_ready(topics), "level int, topic_id int, summary_labels array<string>"
-    ).createOrReplaceTempView("topics")
+    temp_view(spark, "topics", topics, "level int, topic_id int, summary_labels array<string>")
     texts.select("text_id", "text").createOrReplaceTempView("texts")
     placed.createOrReplaceTempView("placed")
     paths = {name: str(output / name) for name in ("fct_text_clusters", "dim_clusters")}

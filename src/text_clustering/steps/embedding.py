@@ -158,8 +158,9 @@ def embedded_increment(connection: Any, vectors: Any, this: Any | None) -> Any:
             f"{gone.num_rows} removed, {current.num_rows - changed.num_rows} kept"
         )
         vectors = vectors.join(connection.from_arrow(changed.select(["text_id"])), "text_id")
-    dim = _checked_dim(vectors.select("text_id, embedding"))
-    rows = vectors.select("text_id, embedding").order("text_id")
+    vectors = vectors.select("text_id, embedding")
+    dim = _checked_dim(vectors)
+    rows = vectors.order("text_id")
     if this is not None and dim is not None:
         stored = str(connection.sql(f"select embedding from {this} limit 0").types[0])
         if stored != f"FLOAT[{dim}]":
@@ -169,7 +170,7 @@ def embedded_increment(connection: Any, vectors: Any, this: Any | None) -> Any:
                 "dbt build --full-refresh --select int_texts_embedded+"
             )
     if dim is None:  # nothing to write: keep the column's type
-        return rows.select("text_id, embedding").limit(0) if this is None else rows.limit(0)
+        return rows.limit(0)
     return rows.select(f"text_id, cast(embedding as float[{dim}]) as embedding")
 
 
