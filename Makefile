@@ -69,7 +69,7 @@ clean:
 # Benchmark and evaluation harness (bench/README.md): BERTopic in its own venv, reference
 # corpora from Debian packages (English package descriptions, WordNet, fortunes).
 BENCH_VENV := bench/.venv-bertopic
-.PHONY: bench-setup bench bench-maps bench-demo bench-epochs eval
+.PHONY: bench-setup bench bench-maps bench-demo bench-epochs bench-fit eval
 
 $(BENCH_VENV)/.installed: bench/requirements-bertopic.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
@@ -98,6 +98,11 @@ bench-demo: setup
 # UMAP layout epochs of large fits: scores and time per var n_epochs (bench/results/epochs.*).
 bench-epochs: bench-setup
 	PYTHONPATH=$(CURDIR)/src $(BIN)/python bench/epochs.py
+
+# UMAP / clustering fit size on tables larger than a fit: scores, time and memory per var
+# max_fit_rows (bench/results/fit_rows.*).
+bench-fit: bench-setup
+	PYTHONPATH=$(CURDIR)/src $(BIN)/python bench/fit_rows.py
 
 # The interactive map at 10k and 100k points in headless Chromium: file size, load, redraw
 # (bench/results/maps.{md,json}).

@@ -32,7 +32,6 @@ from typing import Any
 
 import pyarrow.parquet as pq
 from common import (
-    DATA,
     OUR_PYTHON,
     RESULTS,
     WORK,
@@ -42,7 +41,7 @@ from common import (
     run_monitored,
     write_report,
 )
-from corpora import DESCRIPTIONS, write_synthetic
+from corpora import DESCRIPTIONS, synthetic_input
 from embed import input_file
 from report import fmt, gb, machine, machine_markdown, secs, table
 from run_ours import run_pipeline
@@ -127,10 +126,7 @@ def part_incremental(corpus: str, size: int) -> dict[str, Any]:
 
 def part_million(n: int) -> dict[str, Any]:
     """Our cold build on ``n`` synthetic texts with synthetic embeddings."""
-    source = DATA / f"synthetic-{n}.parquet"
-    if not source.exists():
-        log(f"writing {n} synthetic texts to {source}")
-        write_synthetic(source, n)
+    source = synthetic_input(n)
     run = run_pipeline(source, fresh(WORK_DIR / f"synthetic-{n}"), name="cold")
     return {"n_texts": n, "source": str(source), "ours": run}
 

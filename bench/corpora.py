@@ -37,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from common import ROOT
+from common import DATA, ROOT, log
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from make_demo_data import SKIPPED_SUFFIXES, read_translations, stanzas
@@ -363,6 +363,15 @@ def write_synthetic(
             )
             writer.write_table(batch)
     tmp.replace(path)
+
+
+def synthetic_input(n: int) -> Path:
+    """``bench/data/synthetic-<n>.parquet`` (:func:`write_synthetic`), written when missing."""
+    source = DATA / f"synthetic-{n}.parquet"
+    if not source.exists():
+        log(f"writing {n} synthetic texts to {source}")
+        write_synthetic(source, n)
+    return source
 
 
 def main() -> None:

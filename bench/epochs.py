@@ -7,52 +7,29 @@ clusters found and the projection step's time (``int_texts_projected``: the kNN 
 the layout and the placement of the texts outside the fit). umap-learn lays out fits of
 more than 10,000 texts with 200 epochs; the pipeline's default (var ``n_epochs: null``,
 ``projection.layout_epochs``) keeps 200 up to 20,000 fitted texts and goes down to 100 from
-40,000 (a fit is at most var ``max_fit_rows`` = 50,000 texts).
+40,000 (a fit is at most var ``max_fit_rows`` texts; ``fit_rows.py`` studies that size).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS, WORK, load_average, log, write_report
+from common import RESULTS, WORK, log, write_report
 from embed import input_file
 from eval import parse_sets
 from report import fmt, machine, machine_markdown, secs, table
-from run_ours import run_pipeline
+from run_ours import sweep
 
 DEFAULT_SETS = "debian:20000,debian_families:20000,fortunes,wordnet:20000,wordnet:100000"
 DEFAULT_EPOCHS = "200,100,50"
 
 
 def run_set(corpus: str, size: int | None, epochs: list[int]) -> list[dict[str, Any]]:
-    source = input_file(corpus, size)
-    rows = []
-    for n_epochs in epochs:
-        name = f"{corpus}-{size or 'all'}-{n_epochs}"
-        run_dir = WORK / "epochs" / name
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        result = run_pipeline(source, run_dir, extra_vars={"n_epochs": n_epochs}, name="cold")
-        scores = result.get("scores") or {}
-        rows.append(
-            {
-                "set": f"{corpus} ({size or 'all'})",
-                "texts": (result.get("row_counts") or {}).get("stg_texts"),
-                "n_epochs": n_epochs,
-                "projection_seconds": (result.get("models") or {}).get("int_texts_projected"),
-                "wall_seconds": result.get("wall_seconds"),
-                "clusters": scores.get("n_clusters"),
-                "nmi": scores.get("nmi"),
-                "ami": scores.get("ami"),
-                "load": load_average(),
-            }
-        )
-        log(f"epochs: {name}: {rows[-1]}")
-    return rows
+    label = f"{corpus} ({size or 'all'})"
+    return sweep(input_file(corpus, size), label, "n_epochs", epochs, WORK / "epochs")
 
 
 def _intro() -> str:
@@ -61,6 +38,7 @@ def _intro() -> str:
 
 def markdown(results: dict[str, Any]) -> str:
     from text_clustering.projection import layout_epochs
+    from text_clustering.steps.projection import ProjectionSettings
 
     lines = [
         "# UMAP layout epochs of large fits",
@@ -76,7 +54,7 @@ def markdown(results: dict[str, Any]) -> str:
             most[row["set"]] = row
     for row in results["rows"]:
         base = most[row["set"]]
-        fitted = min(row["texts"] or 0, 50_000)
+        fitted = min(row["texts"] or 0, ProjectionSettings().max_fit_rows)
         default = " (default)" if layout_epochs(fitted) == row["n_epochs"] else ""
         rows.append(
             [

@@ -25,7 +25,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from common import OUR_PYTHON, ROOT, log, run_monitored, tail, write_json
+from common import OUR_PYTHON, ROOT, load_average, log, run_monitored, tail, write_json
 from scores import scores
 
 DBT = OUR_PYTHON.parent / "dbt"
@@ -35,6 +35,44 @@ STATUS_COLUMNS = {
     "int_texts_projected": ("projection_source",),
     "int_texts_clustered": ("assigned_by",),
 }
+
+
+def sweep(
+    source: Path, label: str, var: str, values: list[Any], work: Path
+) -> list[dict[str, Any]]:
+    """A cold build of ``source`` per value of dbt var ``var`` (each in a fresh run dir under
+    ``work``, after the others: nothing else runs beside it). One row per build: ``label``,
+    the texts, the value, the projection and clustering steps' times, the build's wall and
+    peak RSS, level-0 clusters / NMI / AMI, the best layer of the hierarchy by ARI, and the
+    load average."""
+    rows = []
+    for value in values:
+        run_dir = work / f"{label.replace(' ', '')}-{value}"
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        result = run_pipeline(source, run_dir, extra_vars={var: value}, name="cold")
+        scores = result.get("scores") or {}
+        models = result.get("models") or {}
+        best = max(result.get("levels") or [{}], key=lambda level: level.get("ari") or 0.0)
+        rows.append(
+            {
+                "set": label,
+                "texts": (result.get("row_counts") or {}).get("stg_texts"),
+                var: value,
+                "projection_seconds": models.get("int_texts_projected"),
+                "clustering_seconds": models.get("int_texts_clustered"),
+                "wall_seconds": result.get("wall_seconds"),
+                "peak_rss_bytes": result.get("peak_rss_bytes"),
+                "clusters": scores.get("n_clusters"),
+                "nmi": scores.get("nmi"),
+                "ami": scores.get("ami"),
+                "best_layer": {k: best.get(k) for k in ("level", "n_clusters", "ari")},
+                "error": result.get("error"),
+                "load": load_average(),
+            }
+        )
+        log(f"sweep: {label} {var}={value}: {rows[-1]}")
+    return rows
 
 
 def pipeline_vars(
