@@ -33,7 +33,7 @@ DEFAULT_VARS: dict[str, Any] = {
     "metric": "cosine",
     "random_state": 42,
     "n_epochs": None,
-    "max_fit_rows": 50000,
+    "max_fit_rows": 30000,
     "clustering_algorithm": "dbscan",
     "eps": None,
     "min_samples": 5,

@@ -55,7 +55,7 @@ class ProjectionSettings:
     min_dist: float = 0.0
     metric: str = "cosine"
     random_state: int = 42
-    max_fit_rows: int = 50_000
+    max_fit_rows: int = 30_000
     n_epochs: int | None = None  # None: projection.layout_epochs
     vectors: str = ""  # where the vectors come from (embedding model or input column)
 
