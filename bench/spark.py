@@ -13,8 +13,8 @@ Parts (``--parts``, all by default):
   the Spark map (default model, onnx backend), on 1 worker and then 2 workers; per-task
   rate = texts / executor run time of the embed job.
 - ``place``: the first 100k texts of the bench's synthetic corpus (vectors given, var
-  ``embedding_column``), default ``max_fit_rows`` 50k: the driver's fit, then the placement
-  map of the other 50k, on 1 worker and on 2 workers.
+  ``embedding_column``), default ``max_fit_rows`` (30k): the driver's fit, then the
+  placement map of the other 70k, on 1 worker and on 2 workers.
 - ``million``: the bench's 1M synthetic texts with vectors, 2 workers: stage walls, the
   placement rate, the executors' peak memory (status API) and the driver's peak RSS.
 
