@@ -51,7 +51,7 @@ def sweep(
         if run_dir.exists():
             shutil.rmtree(run_dir)
         result = run_pipeline(source, run_dir, extra_vars={var: value}, name="cold")
-        scores = result.get("scores") or {}
+        level0 = result.get("scores") or {}
         models = result.get("models") or {}
         best = max(result.get("levels") or [{}], key=lambda level: level.get("ari") or 0.0)
         rows.append(
@@ -63,9 +63,9 @@ def sweep(
                 "clustering_seconds": models.get("int_texts_clustered"),
                 "wall_seconds": result.get("wall_seconds"),
                 "peak_rss_bytes": result.get("peak_rss_bytes"),
-                "clusters": scores.get("n_clusters"),
-                "nmi": scores.get("nmi"),
-                "ami": scores.get("ami"),
+                "clusters": level0.get("n_clusters"),
+                "nmi": level0.get("nmi"),
+                "ami": level0.get("ami"),
                 "best_layer": {k: best.get(k) for k in ("level", "n_clusters", "ari")},
                 "error": result.get("error"),
                 "load": load_average(),
