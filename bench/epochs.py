@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,13 +83,26 @@ def main() -> None:
     parser.add_argument("--epochs", default=DEFAULT_EPOCHS)
     parser.add_argument("--output", type=Path, default=RESULTS / "epochs")
     args = parser.parse_args()
-    epochs = sorted((int(e) for e in args.epochs.split(",")), reverse=True)
+    run_study(args.sets, args.epochs, args.output, run_set, markdown)
+
+
+def run_study(
+    sets: str,
+    values: str,
+    output: Path,
+    run_set: Callable[[str, int | None, list[int]], list[dict[str, Any]]],
+    markdown: Callable[[dict[str, Any]], str],
+) -> None:
+    """``run_set(corpus, size, values)`` for each of ``sets`` (``corpus:n,...``), the values
+    (``"200,100"``) largest first; the report (``output``.md/.json) rewritten after each set
+    (this study's and ``fit_rows.py``'s)."""
+    ordered = sorted((int(v) for v in values.split(",")), reverse=True)
     results: dict[str, Any] = {"machine": machine(), "rows": []}
-    for corpus, size in parse_sets(args.sets):
-        results["rows"] += run_set(corpus, size, epochs)
+    for corpus, size in parse_sets(sets):
+        results["rows"] += run_set(corpus, size, ordered)
         results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        write_report(args.output, results, markdown)
-    log(f"epochs: wrote {args.output.with_suffix('.md')}")
+        write_report(output, results, markdown)
+    log(f"wrote {output.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

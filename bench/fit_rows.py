@@ -12,15 +12,14 @@ layout's epochs follow the fit's size (var ``n_epochs: null``: ``projection.layo
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS, WORK, log, write_report
+from common import RESULTS, WORK
 from corpora import synthetic_input
 from embed import input_file
-from eval import parse_sets
-from report import fmt, gb, machine, machine_markdown, secs, table
+from epochs import run_study
+from report import fmt, gb, machine_markdown, secs, table
 from run_ours import sweep
 
 DEFAULT_SETS = "wordnet:100000,synthetic:1000000"
@@ -93,13 +92,7 @@ def main() -> None:
     parser.add_argument("--values", default=DEFAULT_VALUES)
     parser.add_argument("--output", type=Path, default=RESULTS / "fit_rows")
     args = parser.parse_args()
-    values = sorted((int(v) for v in args.values.split(",")), reverse=True)
-    results: dict[str, Any] = {"machine": machine(), "rows": []}
-    for corpus, size in parse_sets(args.sets):
-        results["rows"] += run_set(corpus, size, values)
-        results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        write_report(args.output, results, markdown)
-    log(f"fit_rows: wrote {args.output.with_suffix('.md')}")
+    run_study(args.sets, args.values, args.output, run_set, markdown)
 
 
 if __name__ == "__main__":
