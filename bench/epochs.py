@@ -33,26 +33,13 @@ def run_set(corpus: str, size: int | None, epochs: list[int]) -> list[dict[str, 
     return sweep(input_file(corpus, size), label, "n_epochs", epochs, WORK / "epochs")
 
 
-def _intro() -> str:
-    return " ".join(__doc__.split("\n", 2)[2].split()).replace("``", "`")
-
-
 def markdown(results: dict[str, Any]) -> str:
     from text_clustering.projection import layout_epochs
     from text_clustering.steps.projection import ProjectionSettings
 
-    lines = [
-        "# UMAP layout epochs of large fits",
-        "",
-        f"Made by `bench/epochs.py` on {results['finished']}. {_intro()}",
-        machine_markdown(results["machine"], None),
-        "",
-    ]
+    lines = study_head("UMAP layout epochs of large fits", "epochs.py", __doc__, results)
     rows = []
-    most: dict[str, dict[str, Any]] = {}  # per set, the run with the most epochs
-    for row in results["rows"]:
-        if row["n_epochs"] > most.get(row["set"], {"n_epochs": 0})["n_epochs"]:
-            most[row["set"]] = row
+    most = largest_per_set(results["rows"], "n_epochs")  # per set, the run with the most epochs
     for row in results["rows"]:
         base = most[row["set"]]
         fitted = min(row["texts"] or 0, ProjectionSettings().max_fit_rows)
@@ -84,6 +71,28 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS / "epochs")
     args = parser.parse_args()
     run_study(args.sets, args.epochs, args.output, run_set, markdown)
+
+
+def study_head(title: str, script: str, doc: str, results: dict[str, Any]) -> list[str]:
+    """A study report's first lines: ``title``, who made it and when, the script's docstring
+    ``doc`` after its first paragraph as the introduction, the machine."""
+    intro = " ".join(doc.split("\n", 2)[2].split()).replace("``", "`")
+    return [
+        f"# {title}",
+        "",
+        f"Made by `bench/{script}` on {results['finished']}. {intro}",
+        machine_markdown(results["machine"], None),
+        "",
+    ]
+
+
+def largest_per_set(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
+    """Per ``row["set"]``, the row with the largest ``row[key]`` (the first of equals)."""
+    largest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row[key] > largest.get(row["set"], {key: 0})[key]:
+            largest[row["set"]] = row
+    return largest
 
 
 def run_study(

@@ -18,8 +18,8 @@ from typing import Any
 from common import RESULTS, WORK
 from corpora import synthetic_input
 from embed import input_file
-from epochs import run_study
-from report import fmt, gb, machine_markdown, secs, table
+from epochs import largest_per_set, run_study, study_head
+from report import fmt, gb, secs, table
 from run_ours import sweep
 
 DEFAULT_SETS = "wordnet:100000,synthetic:1000000"
@@ -33,25 +33,13 @@ def run_set(corpus: str, size: int | None, values: list[int]) -> list[dict[str, 
     return sweep(source, label, "max_fit_rows", values, WORK / "fit_rows")
 
 
-def _intro() -> str:
-    return " ".join(__doc__.split("\n", 2)[2].split()).replace("``", "`")
-
-
 def markdown(results: dict[str, Any]) -> str:
     from text_clustering.projection import layout_epochs
     from text_clustering.steps.projection import ProjectionSettings
 
-    lines = [
-        "# UMAP and clustering fit size on large tables",
-        "",
-        f"Made by `bench/fit_rows.py` on {results['finished']}. {_intro()}",
-        machine_markdown(results["machine"], None),
-        "",
-    ]
-    largest: dict[str, dict[str, Any]] = {}  # per set, the build with the largest fit
-    for row in results["rows"]:
-        if row["max_fit_rows"] > largest.get(row["set"], {"max_fit_rows": 0})["max_fit_rows"]:
-            largest[row["set"]] = row
+    title = "UMAP and clustering fit size on large tables"
+    lines = study_head(title, "fit_rows.py", __doc__, results)
+    largest = largest_per_set(results["rows"], "max_fit_rows")  # per set, the largest fit
     rows = []
     for row in results["rows"]:
         base, best = largest[row["set"]], row["best_layer"]
