@@ -116,10 +116,16 @@ def silhouette(
     own = np.searchsorted(clusters, labels)
     scores = np.zeros(labels.size)
     squared = (points**2).sum(axis=1)
+    buffer = np.empty((min(1024, labels.size), labels.size))  # reused: no fresh 80 MB per block
     for lo in range(0, labels.size, 1024):
         block = slice(lo, min(lo + 1024, labels.size))
-        d2 = squared[block, None] + squared[None, :] - 2.0 * points[block] @ points.T
-        sums = np.add.reduceat(np.sqrt(np.maximum(d2, 0.0)), starts, axis=1)
+        d2 = buffer[: block.stop - lo]  # |a|^2 + |b|^2 - 2 a.b, in place
+        np.matmul(points[block], points.T, out=d2)
+        d2 *= -2.0
+        d2 += squared[None, :]
+        d2 += squared[block, None]
+        np.sqrt(np.maximum(d2, 0.0, out=d2), out=d2)
+        sums = np.add.reduceat(d2, starts, axis=1)
         rows = np.arange(sums.shape[0])
         mates = counts[own[block]] - 1
         with np.errstate(divide="ignore", invalid="ignore"):

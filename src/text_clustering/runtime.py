@@ -10,10 +10,17 @@ rebuild with nothing to embed or project does not load it.
 from __future__ import annotations
 
 import os
+import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from .log import log
+
+THP = Path("/sys/kernel/mm/transparent_hugepage")
+# THP "defrag" settings under which a fault in a region madvised for huge pages may stall on
+# synchronous memory compaction (the kernel's documentation of transparent_hugepage/defrag)
+STALLING_DEFRAG = ("always", "madvise", "defer+madvise")
 
 _threads: int | None = None  # the last use_threads() value, applied to torch on import
 
@@ -49,3 +56,34 @@ def import_torch() -> Any:
     if _threads is not None:
         torch.set_num_threads(_threads)
     return torch
+
+
+def avoid_hugepage_stalls(thp: Path = THP) -> bool:
+    """Stop NumPy from madvising its large arrays for transparent huge pages where the kernel
+    then compacts memory synchronously at the first touch (THP ``defrag`` set to ``always``,
+    ``madvise`` or ``defer+madvise``; numpy/numpy#31590). On the 2-core machines the project
+    is measured on, a fresh 150 MB array then took 0.3-0.6 s instead of ~0.08 s, and a 100k
+    cold build ~3 s more (docs/performance.md). An explicit ``NUMPY_MADVISE_HUGEPAGE`` in the
+    environment is left to decide. Returns whether NumPy's setting was turned off."""
+    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
+        return False
+    enabled, defrag = _selected(thp / "enabled"), _selected(thp / "defrag")
+    if enabled in (None, "never") or defrag not in STALLING_DEFRAG:
+        return False
+    from numpy._core import multiarray
+
+    setter = getattr(multiarray, "_set_madvise_hugepage", None)
+    if setter is None:  # a NumPy without the switch: keep its behaviour
+        return False
+    setter(False)
+    return True
+
+
+def _selected(path: Path) -> str | None:
+    """The bracketed choice of a sysfs setting (``always [madvise] never`` -> ``madvise``);
+    None when the file cannot be read (not Linux, no THP)."""
+    try:
+        found = re.search(r"\[([^\]]+)\]", path.read_text())
+    except OSError:
+        return None
+    return found.group(1) if found else None

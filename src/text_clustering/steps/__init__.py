@@ -11,6 +11,7 @@ table (or relation).
 
 from __future__ import annotations
 
+from ..runtime import avoid_hugepage_stalls
 from .clustering import CLUSTERED_SCHEMA, ClusterSettings, cluster_incremental, cluster_texts
 from .embedding import embedded_texts, embedding_cache
 from .labelling import cluster_facets, cluster_prompts
@@ -19,6 +20,8 @@ from .naming import name_clusters, name_topics
 from .projection import PROJECTED_SCHEMA, ProjectionSettings, project_incremental, project_texts
 from .reports import build_report, cluster_figures, cluster_metrics, export_marts, label_quality
 from .topics import topic_keywords, topic_tree
+
+avoid_hugepage_stalls()  # once per process, before the steps allocate their large arrays
 
 __all__ = [
     "CLUSTERED_SCHEMA",
