@@ -62,9 +62,10 @@ def avoid_hugepage_stalls(thp: Path = THP) -> bool:
     """Stop NumPy from madvising its large arrays for transparent huge pages where the kernel
     then compacts memory synchronously at the first touch (THP ``defrag`` set to ``always``,
     ``madvise`` or ``defer+madvise``; numpy/numpy#31590). On the 2-core machines the project
-    is measured on, a fresh 150 MB array then took 0.3-0.6 s instead of ~0.08 s, and a 100k
-    cold build ~3 s more (docs/performance.md). An explicit ``NUMPY_MADVISE_HUGEPAGE`` in the
-    environment is left to decide. Returns whether NumPy's setting was turned off."""
+    is measured on, a fresh 150 MB array then took up to 0.66 s instead of 0.06-0.16 s, and
+    the 100k cold build 1.6 s (3 %) more on average (docs/performance.md). An explicit
+    ``NUMPY_MADVISE_HUGEPAGE`` in the environment is left to decide. Returns whether
+    NumPy's setting was turned off."""
     if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
         return False
     enabled, defrag = _selected(thp / "enabled"), _selected(thp / "defrag")
