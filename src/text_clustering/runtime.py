@@ -1,10 +1,13 @@
-"""The threads the heavy steps use: set by the project (var ``n_threads``), not by luck.
+"""Process-wide settings of the heavy steps: their threads, and NumPy's huge pages.
+
+The threads are set by the project (var ``n_threads``), not by luck.
 
 torch (embedding, exact kNN) and the BLAS/OpenMP pools behind NumPy and scikit-learn each
 default to every core they see, which on a shared host or a container with a CPU quota can
 mean oversubscription. :func:`use_threads` sets all of them to one number per model run;
 torch is imported only by the steps that need it (:func:`import_torch`, ~1.5 s), so a
-rebuild with nothing to embed or project does not load it.
+rebuild with nothing to embed or project does not load it. :func:`avoid_hugepage_stalls`
+keeps NumPy's large arrays off transparent huge pages where the kernel would stall on them.
 """
 
 from __future__ import annotations
@@ -77,6 +80,10 @@ def avoid_hugepage_stalls(thp: Path = THP) -> bool:
     if setter is None:  # a NumPy without the switch: keep its behaviour
         return False
     setter(False)
+    log(
+        f"NumPy's huge pages off (THP defrag '{defrag}' can stall on memory compaction; "
+        "NUMPY_MADVISE_HUGEPAGE=1 keeps them)"
+    )
     return True
 
 
