@@ -241,18 +241,21 @@ class _NeighbourSearch:
         self._lock = threading.Lock()
         self._found: dict[int, tuple[pa.Array, np.ndarray, np.ndarray]] = {}
         self._done = 0
-        self._start = self._last_log = time.perf_counter()
+        self._start: float | None = None  # when the first worker starts (not the graph before)
+        self._last_log = time.perf_counter()
         self.stop = False  # set to make every worker return after its current batch
 
     def work(self) -> None:
         """Search batches until none is left."""
         while self.total and not self.stop:
             with self._lock:  # DuckDB's reader: one thread at a time
+                if self._start is None:
+                    self._start = self._last_log = time.perf_counter()
                 try:
                     number, (batch_ids, vectors) = next(self._batches)
                 except StopIteration:
                     return
-            assert self.index is not None
+            assert self.index is not None and self._start is not None
             distances, indices = self.index.query(vectors, self.k)
             with self._lock:
                 self._found[number] = (batch_ids, distances, indices.astype(np.int32))
