@@ -49,13 +49,7 @@ def evaluate(corpus: str, size: int | None, runs: dict[str, Path]) -> dict[str, 
     out["n_texts"] = int(a.shape[0])
     out["cosine"] = {"mean": float(cos.mean()), "min": float(cos.min())}
     for backend, source in sources.items():
-        key = f"{texts_key(source)}-{backend}"
-        if key in runs:  # the same texts (debian_families): that build, scored on these labels
-            ours = read_database(runs[key] / "pipeline.duckdb", source)
-        else:
-            run_dir = WORK / "backends" / f"{corpus}-{out['n_texts']}-{backend}"
-            ours = run_pipeline(source, run_dir, name="ours")
-            runs[key] = run_dir
+        ours = _build(source, f"{corpus}-{out['n_texts']}", backend, runs)
         levels = ours.get("levels") or []
         out["backends"][backend] = {
             "level0": ours.get("scores"),
@@ -64,18 +58,11 @@ def evaluate(corpus: str, size: int | None, runs: dict[str, Path]) -> dict[str, 
             "headline_levels": ours.get("headline_levels"),
             "wall_seconds": ours.get("wall_seconds"),
         }
-    out["seeds"] = {DEFAULT_SEED: _level0(out["backends"]["torch"])}
+    out["seeds"] = {DEFAULT_SEED: _level0(out["backends"]["torch"]["level0"])}
     for seed in SEEDS:
-        key = f"{texts_key(sources['torch'])}-torch-seed{seed}"
-        if key in runs:
-            ours = read_database(runs[key] / "pipeline.duckdb", sources["torch"])
-        else:
-            run_dir = WORK / "backends" / f"{corpus}-{out['n_texts']}-torch-seed{seed}"
-            ours = run_pipeline(
-                sources["torch"], run_dir, name="ours", extra_vars={"random_state": seed}
-            )
-            runs[key] = run_dir
-        out["seeds"][seed] = _level0({"level0": ours.get("scores")})
+        variant, seeded = f"torch-seed{seed}", {"random_state": seed}
+        ours = _build(sources["torch"], f"{corpus}-{out['n_texts']}", variant, runs, seeded)
+        out["seeds"][seed] = _level0(ours.get("scores"))
     torch, onnx = (out["backends"][k]["level0"] or {} for k in BACKENDS)
     out["within"] = all(
         onnx.get(m) is not None and abs(onnx[m] - torch[m]) <= TOLERANCE for m in ("nmi", "ami")
@@ -83,9 +70,23 @@ def evaluate(corpus: str, size: int | None, runs: dict[str, Path]) -> dict[str, 
     return out
 
 
-def _level0(backend: dict[str, Any]) -> dict[str, float | None]:
-    scores = backend.get("level0") or {}
-    return {m: scores.get(m) for m in ("nmi", "ami")}
+def _build(
+    source: Path, name: str, variant: str, runs: dict[str, Path], extra_vars: dict | None = None
+) -> dict[str, Any]:
+    """Our build of ``source`` (``variant``: the backend, or the torch vectors with another
+    random_state) in ``WORK/backends/<name>-<variant>``; when the same texts were already
+    built so (debian_families shares debian's texts), that build, scored on these labels."""
+    key = f"{texts_key(source)}-{variant}"
+    if key in runs:
+        return read_database(runs[key] / "pipeline.duckdb", source)
+    run_dir = WORK / "backends" / f"{name}-{variant}"
+    ours = run_pipeline(source, run_dir, name="ours", extra_vars=extra_vars)
+    runs[key] = run_dir
+    return ours
+
+
+def _level0(scores: dict[str, Any] | None) -> dict[str, float | None]:
+    return {m: (scores or {}).get(m) for m in ("nmi", "ami")}
 
 
 def spread(s: dict[str, Any], metric: str) -> tuple[float | None, float | None, float | None]:

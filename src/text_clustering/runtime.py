@@ -74,12 +74,10 @@ def avoid_hugepage_stalls(thp: Path = THP) -> bool:
     enabled, defrag = _selected(thp / "enabled"), _selected(thp / "defrag")
     if enabled in (None, "never") or defrag not in STALLING_DEFRAG:
         return False
-    from numpy._core import multiarray
+    # NumPy >= 1.26 (pyproject's bound) has it; its type stubs do not list it
+    from numpy._core.multiarray import _set_madvise_hugepage  # type: ignore[attr-defined]
 
-    setter = getattr(multiarray, "_set_madvise_hugepage", None)
-    if setter is None:  # a NumPy without the switch: keep its behaviour
-        return False
-    setter(False)
+    _set_madvise_hugepage(False)
     log(
         f"NumPy's huge pages off (THP defrag '{defrag}' can stall on memory compaction; "
         "NUMPY_MADVISE_HUGEPAGE=1 keeps them)"
