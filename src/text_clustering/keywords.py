@@ -199,12 +199,30 @@ def top_terms(
                 word = np.searchsorted(cols, np.maximum(parts[cols, k], 0))
                 word = np.minimum(word, max(cols.size - 1, 0))
                 keep &= ~is_phrase | (concentration >= concentration[word])
-        order = sorted(
-            np.flatnonzero(keep).tolist(),
-            key=lambda i: (not distinctive[i], -scores[i], terms[cols[i]]),
-        )
-        out[c] = [str(terms[cols[i]]) for i in order[:top_k]]
+        order = _first(np.flatnonzero(keep), ~distinctive, -scores, terms[cols], top_k)
+        out[c] = [str(terms[cols[i]]) for i in order]
     return out
+
+
+def _first(
+    candidates: np.ndarray, first: np.ndarray, second: np.ndarray, names: np.ndarray, k: int
+) -> list[int]:
+    """The ``k`` of ``candidates`` that come first by ``(first, second, names)`` (each
+    indexed by candidate), in that order: the same as sorting them all by that key, but
+    only the leaders and those tied with the ``k``-th on ``(first, second)`` are sorted with
+    their names in Python (a topic of many texts has tens of thousands of terms)."""
+    if candidates.size == 0 or k <= 0:
+        return []
+    ranked = candidates[np.lexsort((second[candidates], first[candidates]))]
+    end = min(k, ranked.size)
+    last = ranked[end - 1]
+    while end < ranked.size and (first[ranked[end]], second[ranked[end]]) == (
+        first[last],
+        second[last],
+    ):
+        end += 1  # tied with the k-th: the names decide between them
+    leaders = sorted(ranked[:end].tolist(), key=lambda i: (first[i], second[i], names[i]))
+    return leaders[:k]
 
 
 def _row(matrix: Any, row: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,7 @@ from text_clustering.collisions import (
     labels_collide,
 )
 from text_clustering.keywords import (
+    _first,
     class_tfidf,
     distinct_terms,
     keyword_labels,
@@ -240,3 +241,17 @@ def test_topic_counts_are_the_sum_of_their_clusters_and_keywords_are_determinist
     shuffled = [5, 2, 8, 0, 7, 3, 1, 6, 4]
     again = class_tfidf([docs[i] for i in shuffled], [clusters[i] for i in shuffled])
     assert again == class_tfidf(docs, clusters)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_first_terms_are_those_of_the_full_sort_ties_included(seed):
+    rng = np.random.default_rng(seed)
+    n = 400
+    first = rng.random(n) < 0.3  # True sorts after False, as "not distinctive" does
+    second = -rng.choice([0.5, 0.25, 0.125, 0.0, -0.0], size=n)  # many ties on the score
+    names = np.array([f"t{i:03d}" for i in rng.permutation(n)], dtype=object)
+    candidates = np.flatnonzero(rng.random(n) < 0.8)
+    full = sorted(candidates.tolist(), key=lambda i: (first[i], second[i], names[i]))
+    for k in (0, 1, 7, 10, 50, n):
+        assert _first(candidates, first, second, names, k) == full[:k]
+    assert _first(np.array([], dtype=np.int64), first, second, names, 10) == []

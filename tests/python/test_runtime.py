@@ -1,7 +1,10 @@
+import gc
+
 import pytest
 from numpy._core.multiarray import _get_madvise_hugepage, _set_madvise_hugepage
 
-from text_clustering.runtime import avoid_hugepage_stalls
+from text_clustering import runtime
+from text_clustering.runtime import avoid_hugepage_stalls, freeze_collector
 
 
 @pytest.fixture
@@ -59,3 +62,35 @@ def test_no_thp_files_and_the_users_own_choice_are_left_alone(
     monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")
     assert avoid_hugepage_stalls(stalling) is False
     assert _get_madvise_hugepage() is True
+
+
+@pytest.fixture
+def exit_hooks(monkeypatch):
+    """The functions freeze_collector registers to run at exit (none really registered);
+    whatever it froze is unfrozen after the test."""
+    registered = []
+    monkeypatch.setattr(runtime.atexit, "register", registered.append)
+    yield registered
+    gc.unfreeze()
+
+
+def test_the_collector_stops_rescanning_what_is_alive_now_and_at_exit(monkeypatch, exit_hooks):
+    monkeypatch.delenv("TEXT_CLUSTERING_GC_FREEZE", raising=False)
+    gc.unfreeze()
+    alive = [object() for _ in range(10)]  # noqa: F841 - alive while it freezes
+    assert freeze_collector() is True
+    assert gc.get_freeze_count() > 0
+    assert exit_hooks == [gc.freeze]
+    cycle: list = []
+    cycle.append(cycle)  # made later: still collected
+    del cycle
+    assert gc.collect() >= 1
+
+
+@pytest.mark.parametrize("value", ["0", " 0 "])
+def test_the_collector_is_left_alone_when_the_user_says_so(monkeypatch, exit_hooks, value):
+    monkeypatch.setenv("TEXT_CLUSTERING_GC_FREEZE", value)
+    gc.unfreeze()
+    assert freeze_collector() is False
+    assert gc.get_freeze_count() == 0
+    assert exit_hooks == []

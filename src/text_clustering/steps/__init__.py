@@ -11,7 +11,7 @@ table (or relation).
 
 from __future__ import annotations
 
-from ..runtime import avoid_hugepage_stalls
+from ..runtime import avoid_hugepage_stalls, freeze_collector
 from .clustering import CLUSTERED_SCHEMA, ClusterSettings, cluster_incremental, cluster_texts
 from .embedding import embedded_texts, embedding_cache
 from .labelling import cluster_facets, cluster_prompts
@@ -22,6 +22,7 @@ from .reports import build_report, cluster_figures, cluster_metrics, export_mart
 from .topics import topic_keywords, topic_tree
 
 avoid_hugepage_stalls()  # once per process, before the steps allocate their large arrays
+freeze_collector()  # what dbt loaded before the first model is not rescanned by every collection
 
 __all__ = [
     "CLUSTERED_SCHEMA",
