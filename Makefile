@@ -13,6 +13,9 @@ export TRANSFORMERS_OFFLINE := 1
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export TOKENIZERS_PARALLELISM := false
+# ONNX Runtime (1.32 on Linux) keeps a device id in ~/.cache/Microsoft and sends events unless this
+# is set (the embedder sets it too, for runs outside make)
+export ORT_DISABLE_TELEMETRY := 1
 
 .PHONY: setup browser java demo test lint pytest docs clean demo-data
 
@@ -40,16 +43,18 @@ lint: setup
 	$(BIN)/mypy
 
 # Debian's Chromium and chromedriver, for the test of the interactive map (offline, headless).
+# Every apt-get update here keeps the English package descriptions (Acquire::Languages=en):
+# an update without it drops the lists the bench's Debian corpus is read from.
 browser:
 	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  (apt-get update -qq -o Acquire::Languages=en && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	   --no-install-recommends chromium chromium-driver >/dev/null) || \
 	  (echo "install Debian's chromium and chromium-driver (as root) to run the map test" >&2; exit 1)
 
 # A Java runtime for the Spark path's test and bench (pyspark 4 runs on Java 17+): Debian's, if missing.
 java:
 	@command -v java >/dev/null 2>&1 || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  (apt-get update -qq -o Acquire::Languages=en && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	   --no-install-recommends openjdk-17-jre-headless >/dev/null) || \
 	  (echo "install Debian's openjdk-17-jre-headless (as root) to run the Spark test" >&2; exit 1)
 

@@ -13,6 +13,9 @@ Encoding needs neither torch nor sentence-transformers (importing them takes ~7 
 padding at all, and a text's vector does not depend on the texts it is embedded with:
 dynamic quantization scales each run's activations by that run's own values) by one
 single-threaded worker per thread of var n_threads.
+ONNX Runtime's own telemetry (on Linux in recent releases, 1.32 included: a device id under
+``~/.cache/Microsoft`` and events sent to Microsoft) is turned off before it loads
+(:func:`no_telemetry`; docs/privacy.md says what leaves the machine, and when).
 Measured against the torch backend in ``make bench`` (speed, cosine of the vectors) and
 ``make eval`` (clustering scores): docs/performance.md.
 """
@@ -38,6 +41,15 @@ BACKENDS = ("onnx", "torch")
 CHUNK = 256  # texts tokenized at once (each is then run alone)
 FORMAT = "int8-v1"  # what the exported file is; part of its folder's name and the cache key
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# ONNX Runtime's full opt-out of its telemetry, read once when it first sets up (its
+# telemetry_1ds.cc): no uploader, no device id file, no event
+TELEMETRY_VARIABLE = "ORT_DISABLE_TELEMETRY"
+
+
+def no_telemetry() -> None:
+    """Turn ONNX Runtime's telemetry off for this process, unless the environment already
+    decides (``ORT_DISABLE_TELEMETRY`` set by the user). Call before importing onnxruntime."""
+    os.environ.setdefault(TELEMETRY_VARIABLE, "1")
 
 
 def onnx_dir() -> Path:
@@ -95,6 +107,7 @@ def export(model_path: str, folder: Path) -> Path:
     """Export the model at ``model_path`` to ``folder/model.onnx`` (fused, int8)."""
     start = time.perf_counter()
     log(f"embeddings: exporting {model_path} to ONNX (once) -> {folder}")
+    no_telemetry()
     try:
         import onnx
         import torch
@@ -180,6 +193,7 @@ class OnnxEncoder:
     """Sentence vectors from an exported model folder (:func:`exported`)."""
 
     def __init__(self, folder: Path, n_workers: int = 1) -> None:
+        no_telemetry()
         try:
             import onnxruntime as ort
             from tokenizers import Tokenizer

@@ -170,3 +170,35 @@ def test_openai_embeddings_need_an_endpoint(no_llm_env):
 def test_unknown_model_says_how_to_fix(tmp_path):
     with pytest.raises(EmbeddingError, match=r"could not load embedding model.*all-MiniLM-L6-v2"):
         embed_texts(["x"], model_name=str(tmp_path / "no-such-model"))
+
+
+@pytest.mark.parametrize("user_choice", [None, "0"])
+def test_onnx_runtime_keeps_no_device_id_and_sends_nothing_unless_the_user_says_so(
+    tmp_path, user_choice
+):
+    """ONNX Runtime (1.32 on Linux) writes a device id under ~/.cache/Microsoft and
+    uploads events unless ORT_DISABLE_TELEMETRY is set before it loads: the backend sets
+    it; a user's own value (here "0": telemetry on) is left to decide."""
+    import os
+    import subprocess
+    import sys
+
+    # ONNX Runtime also stays quiet on CI services it recognises: none of them here
+    ci = {"CI", "TF_BUILD", "GITHUB_ACTIONS", "GITLAB_CI", "CIRCLECI", "TRAVIS", "JENKINS_URL"}
+    ci |= {"CODEBUILD_BUILD_ID", "BUILDKITE", "TEAMCITY_VERSION", "APPVEYOR"}
+    ci |= {"BITBUCKET_BUILD_NUMBER", "ORT_DISABLE_TELEMETRY"}
+    env = {k: v for k, v in os.environ.items() if k not in ci}
+    env["HOME"] = str(tmp_path)
+    env.pop("XDG_CACHE_HOME", None)
+    if user_choice is not None:
+        env["ORT_DISABLE_TELEMETRY"] = user_choice
+    code = (
+        "import os; from text_clustering import embed_texts; "
+        "embed_texts(['a text editor'], backend='onnx'); "
+        "print(os.environ['ORT_DISABLE_TELEMETRY'])"
+    )
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == (user_choice or "1")
+    device_id = tmp_path / ".cache" / "Microsoft"
+    assert device_id.exists() == (user_choice == "0")
