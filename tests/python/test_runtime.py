@@ -74,8 +74,15 @@ def exit_hooks(monkeypatch):
     gc.unfreeze()
 
 
-def test_the_collector_stops_rescanning_what_is_alive_now_and_at_exit(monkeypatch, exit_hooks):
+@pytest.fixture
+def dbt_command(monkeypatch):
+    """This process as if dbt's command line (`dbt build`) were running it."""
+    monkeypatch.setattr(runtime.sys, "argv", ["/somewhere/.venv/bin/dbt", "build"])
+    monkeypatch.setitem(runtime.sys.modules, "dbt.cli.main", runtime.sys.modules[__name__])
     monkeypatch.delenv("TEXT_CLUSTERING_GC_FREEZE", raising=False)
+
+
+def test_the_collector_stops_rescanning_what_is_alive_now_and_at_exit(dbt_command, exit_hooks):
     gc.unfreeze()
     alive = [object() for _ in range(10)]  # noqa: F841 - alive while it freezes
     assert freeze_collector() is True
@@ -87,10 +94,31 @@ def test_the_collector_stops_rescanning_what_is_alive_now_and_at_exit(monkeypatc
     assert gc.collect() >= 1
 
 
-@pytest.mark.parametrize("value", ["0", " 0 "])
-def test_the_collector_is_left_alone_when_the_user_says_so(monkeypatch, exit_hooks, value):
-    monkeypatch.setenv("TEXT_CLUSTERING_GC_FREEZE", value)
+@pytest.mark.parametrize(
+    ("argv", "dbt_loaded", "value", "frozen"),
+    [
+        (["/x/bin/dbt", "build"], True, "0", False),  # the user's 0: never
+        (["/x/bin/dbt", "build"], True, " 0 ", False),
+        (["/x/bin/python", "notebook.py"], True, None, False),  # dbt used by a program
+        (["/x/bin/dbt", "build"], False, None, False),  # some other `dbt` script
+        (["/x/bin/python", "notebook.py"], False, None, False),
+        (["/x/bin/python", "notebook.py"], False, "1", True),  # the user's 1: anywhere
+        ([], False, None, False),
+    ],
+)
+def test_the_collector_is_frozen_only_in_dbts_own_process_or_when_asked(
+    monkeypatch, exit_hooks, argv, dbt_loaded, value, frozen
+):
+    monkeypatch.setattr(runtime.sys, "argv", argv)
+    if dbt_loaded:
+        monkeypatch.setitem(runtime.sys.modules, "dbt.cli.main", runtime.sys.modules[__name__])
+    else:
+        monkeypatch.delitem(runtime.sys.modules, "dbt.cli.main", raising=False)
+    if value is None:
+        monkeypatch.delenv("TEXT_CLUSTERING_GC_FREEZE", raising=False)
+    else:
+        monkeypatch.setenv("TEXT_CLUSTERING_GC_FREEZE", value)
     gc.unfreeze()
-    assert freeze_collector() is False
-    assert gc.get_freeze_count() == 0
-    assert exit_hooks == []
+    assert freeze_collector() is frozen
+    assert (gc.get_freeze_count() > 0) is frozen
+    assert exit_hooks == ([gc.freeze] if frozen else [])
