@@ -1,4 +1,5 @@
 import gc
+import weakref
 
 import pytest
 from numpy._core.multiarray import _get_madvise_hugepage, _set_madvise_hugepage
@@ -88,10 +89,16 @@ def test_the_collector_stops_rescanning_what_is_alive_now_and_at_exit(dbt_comman
     assert freeze_collector() is True
     assert gc.get_freeze_count() > 0
     assert exit_hooks == [gc.freeze]
-    cycle: list = []
-    cycle.append(cycle)  # made later: still collected
-    del cycle
-    assert gc.collect() >= 1
+    later = Node()
+    later.me = later  # a cycle made after the freeze is still collected
+    gone = weakref.ref(later)
+    del later
+    gc.collect()
+    assert gone() is None
+
+
+class Node:
+    me: object = None
 
 
 @pytest.mark.parametrize(
