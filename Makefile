@@ -42,19 +42,22 @@ lint: setup
 	$(BIN)/sqlfluff lint models tests/dbt
 	$(BIN)/mypy
 
+# Every apt-get update keeps the English package descriptions: the image sets
+# Acquire::Languages "none", and an update without this drops the lists the bench's Debian
+# corpus is read from.
+APT_UPDATE := apt-get update -qq -o Acquire::Languages=en
+
 # Debian's Chromium and chromedriver, for the test of the interactive map (offline, headless).
-# Every apt-get update here keeps the English package descriptions (Acquire::Languages=en):
-# an update without it drops the lists the bench's Debian corpus is read from.
 browser:
 	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
-	  (apt-get update -qq -o Acquire::Languages=en && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  ($(APT_UPDATE) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	   --no-install-recommends chromium chromium-driver >/dev/null) || \
 	  (echo "install Debian's chromium and chromium-driver (as root) to run the map test" >&2; exit 1)
 
 # A Java runtime for the Spark path's test and bench (pyspark 4 runs on Java 17+): Debian's, if missing.
 java:
 	@command -v java >/dev/null 2>&1 || \
-	  (apt-get update -qq -o Acquire::Languages=en && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  ($(APT_UPDATE) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	   --no-install-recommends openjdk-17-jre-headless >/dev/null) || \
 	  (echo "install Debian's openjdk-17-jre-headless (as root) to run the Spark test" >&2; exit 1)
 
@@ -86,10 +89,10 @@ $(BENCH_VENV)/.installed: bench/requirements-bertopic.txt
 
 bench-setup: setup $(BENCH_VENV)/.installed
 	@test -f /usr/share/wordnet/data.noun && test -d /usr/share/games/fortunes || \
-	  (apt-get update -qq -o Acquire::Languages=en && DEBIAN_FRONTEND=noninteractive \
+	  ($(APT_UPDATE) && DEBIAN_FRONTEND=noninteractive \
 	   apt-get install -y -qq --no-install-recommends wordnet-base fortunes >/dev/null)
 	@ls /var/lib/apt/lists/*_i18n_Translation-en* >/dev/null 2>&1 || \
-	  apt-get update -qq -o Acquire::Languages=en
+	  $(APT_UPDATE)
 
 bench: bench-setup bench-maps bench-demo java
 	$(BIN)/python bench/bench.py
