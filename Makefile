@@ -61,8 +61,13 @@ java:
 	   --no-install-recommends openjdk-17-jre-headless >/dev/null) || \
 	  (echo "install Debian's openjdk-17-jre-headless (as root) to run the Spark test" >&2; exit 1)
 
+# Two pytest processes, one test file at a time each (a module's fixtures, e.g. its dbt build,
+# stay in one process): the suite is mostly dbt's single-threaded work, so on the 2-core
+# machine it takes about half as long (docs/development.md). PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= 2
+
 pytest: setup browser java
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint pytest
 
