@@ -105,7 +105,11 @@ def freeze_collector() -> bool:
     with the build; a long-lived process that imports the library (a notebook, an
     orchestrator calling dbt in-process) is left alone: there, what is frozen could never
     be collected once it becomes garbage. ``TEXT_CLUSTERING_GC_FREEZE=1`` freezes in any
-    process, ``0`` never. Returns whether it froze."""
+    process, ``0`` never. Returns whether it froze.
+
+    What is garbage at exit is then never freed; when that holds a DuckDB object, DuckDB
+    does not move its write-ahead log into the database file on closing, so the build's
+    on-run-end hook checkpoints before (macros/checkpoint.sql)."""
     choice = os.environ.get(GC_FREEZE_VARIABLE, "").strip()
     if choice == "0":
         return False

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from dbt_helpers import database_held, ok, query, run_dbt, start_dbt
+from conftest import REPO
+from dbt_helpers import database_held, dbt_command, ok, query, run_dbt, start_dbt
 from fake_openai import MODEL_REPORTED, serve
 from test_bad_input import topic_texts, write
 
@@ -90,6 +92,41 @@ def test_a_build_killed_with_sigkill_is_finished_by_the_next(tmp_path, step):
         (MODEL_REPORTED,)
     ]
     assert (tmp_path / "f.png").stat().st_size > 0
+
+
+# dbt's command line, ended by os._exit as soon as dbt returns: no exit hook runs and DuckDB
+# is never closed (as when the process ends with a DuckDB object still alive)
+CUT_SHORT = (
+    "import os, sys; from dbt.cli.main import cli; sys.argv[0] = 'dbt'\n"
+    "try:\n    cli()\nexcept SystemExit as done:\n    os._exit(done.code or 0)\nos._exit(0)"
+)
+
+
+def test_a_build_whose_process_never_closes_duckdb_leaves_everything_in_the_file(tmp_path):
+    """The on-run-end checkpoint (macros/checkpoint.sql) moves the build out of DuckDB's
+    write-ahead log: a process that ends without closing the database leaves no `.wal`
+    holding part of it, and the file alone, opened elsewhere, has every text."""
+    database = tmp_path / "cut.duckdb"
+    source = write(tmp_path / "t.parquet", text=topic_texts())
+    command, env = dbt_command(
+        tmp_path, database, "build", vars={"source_path": source, "min_samples": 3}
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", CUT_SHORT, *command[1:]],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert "Completed successfully" in result.stdout
+    wal = database.with_name(database.name + ".wal")
+    assert not wal.exists() or wal.stat().st_size == 0, f"{wal.stat().st_size} bytes in {wal}"
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(database.read_bytes())  # the file alone, as someone would share it
+    assert query(copy, "select count(*) from fct_text_clusters") == [(N_TEXTS,)]
+    assert query(copy, "select count(*) from rpt_label_quality") != [(0,)]
 
 
 def test_a_second_build_on_the_same_database_stops_at_once_and_the_first_finishes(tmp_path):
