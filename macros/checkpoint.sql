@@ -7,7 +7,7 @@
     collector, frozen at exit by runtime.freeze_collector, never freed). DuckDB replays such
     a log when it next opens the file, but a copy of the `.duckdb` file alone lacks those
     changes, and the log is a second file holding texts. After this checkpoint the log is
-    empty however the process ends (tests/python/test_faults.py: a demo-sized build whose
+    empty however the process ends (tests/python/test_faults.py: a build of 36 texts whose
     process never closes DuckDB left 279 KB of log without this hook, none with it).
 -#}
 {% macro text_clustering_checkpoint() %}
