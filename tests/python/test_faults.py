@@ -1,7 +1,8 @@
-"""Hard faults: a build killed with SIGKILL in each heavy step, two builds on one database,
-an endpoint that hangs or trickles its reply, and corrupt or hostile input files. Each either
-builds with every row accounted for, or stops naming the file, column or row at fault; a
-killed build is finished by the next one, with nothing duplicated and the caches reused."""
+"""Hard faults: a build killed with SIGKILL in each heavy step, a process that ends without
+closing DuckDB, two builds on one database, an endpoint that hangs or trickles its reply, and
+corrupt or hostile input files. Each either builds with every row accounted for, or stops
+naming the file, column or row at fault; a killed build is finished by the next one, with
+nothing duplicated and the caches reused."""
 
 from __future__ import annotations
 
