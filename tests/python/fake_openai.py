@@ -18,7 +18,8 @@ a relabel prompt showing the siblings gets distinct labels, as ``ok``), ``stubbo
 ``collide``, and a relabel prompt gets the same label for every sibling), ``flat`` (as
 ``collide``, and a relabel prompt is answered like a cluster prompt, ``{"labels": [...]}``:
 a server that ignores the relabel schema, so the reply never fits it), ``hang`` (reads the
-request and never answers, for ``hang_seconds``), ``drip`` (a valid reply sent one byte per
+request and never answers, for ``hang_seconds``), ``held`` (answers 500 only once the test sets
+``state.release``, or after ``hang_seconds``: keeps a build inside its LLM step), ``drip`` (a valid reply sent one byte per
 second: the HTTP client's timeout, which bounds the wait between two bytes, never fires).
 
 A relabel prompt (``## Group 1 (current label: ...)`` sections, see ``build_relabel_prompt``)
@@ -65,6 +66,7 @@ class ServerState:
     retry_after: str = "0"
     slow_seconds: float = 3.0
     hang_seconds: float = 600.0
+    release: threading.Event = field(default_factory=threading.Event)  # ends ``held``
     rng: random.Random = field(default_factory=lambda: random.Random(1234))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -231,6 +233,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(500, {"error": {"message": "too late"}})
         elif behaviour == "hang":
             time.sleep(state.hang_seconds)  # the connection stays open, nothing is sent
+        elif behaviour == "held":
+            state.release.wait(state.hang_seconds)
+            self._send(500, {"error": {"message": "released"}})
         else:
             return False
         return True

@@ -134,17 +134,24 @@ def test_a_second_build_on_the_same_database_stops_at_once_and_the_first_finishe
     database = tmp_path / "shared.duckdb"
     source = write(tmp_path / "t.parquet", text=topic_texts())
     variables = {"source_path": source, "min_samples": 3, "savefig": False}
-    with serve(default="slow", slow_seconds=4) as (url, _state):
-        env = {"OPENAI_BASE_URL": url}
+    # the endpoint answers only once the second build has ended, so the first is inside its
+    # LLM step, holding the database, however slowly the second starts
+    with serve(default="held") as (url, state):
         first = start_dbt(
-            tmp_path, database, "build", vars={**variables, "llm_max_attempts": 1}, env=env
+            tmp_path,
+            database,
+            "build",
+            vars={**variables, "llm_max_attempts": 1, "llm_timeout": 600},
+            env={"OPENAI_BASE_URL": url},
         )
         lines = watch(first)
         wait_for(lines, "START python incremental model main.int_llm_replies", first)
         started = time.monotonic()
         second = run_dbt(tmp_path / "second", database, "build", vars=variables)
         assert time.monotonic() - started < 60  # at once: dbt's start-up, no waiting
-        assert second.returncode != 0
+        assert first.poll() is None, "the first build ended before the second was refused"
+        state.release.set()
+        assert second.returncode != 0, second.stdout[-3000:]
         assert "is open in another process, and DuckDB allows one writer" in second.stdout
         assert "Traceback" not in second.stdout + second.stderr
         first.wait(timeout=600)
