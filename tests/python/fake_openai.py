@@ -19,8 +19,9 @@ a relabel prompt showing the siblings gets distinct labels, as ``ok``), ``stubbo
 ``collide``, and a relabel prompt is answered like a cluster prompt, ``{"labels": [...]}``:
 a server that ignores the relabel schema, so the reply never fits it), ``hang`` (reads the
 request and never answers, for ``hang_seconds``), ``held`` (answers 500 only once the test sets
-``state.release``, or after ``hang_seconds``: keeps a build inside its LLM step), ``drip`` (a valid reply sent one byte per
-second: the HTTP client's timeout, which bounds the wait between two bytes, never fires).
+``state.release``, or after ``hang_seconds``: keeps a build inside its LLM step), ``drip``
+(a valid reply sent one byte per second: the HTTP client's timeout, which bounds the wait
+between two bytes, never fires).
 
 A relabel prompt (``## Group 1 (current label: ...)`` sections, see ``build_relabel_prompt``)
 is answered ``{"groups": [{"group": i, "labels": [...]}]}``: for each group the most frequent
