@@ -7,7 +7,6 @@ ARI and purity, once with noise counted as its own group and once on the non-noi
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,10 +39,11 @@ def purity(reference: Sequence[Any], labels: Sequence[int] | np.ndarray) -> floa
     """Share of texts whose cluster's most common reference label is their own."""
     if not len(labels):
         return float("nan")
-    by_cluster: dict[int, Counter] = {}
-    for r, c in zip(reference, labels, strict=True):
-        by_cluster.setdefault(int(c), Counter())[r] += 1
-    return sum(max(counts.values()) for counts in by_cluster.values()) / len(labels)
+    return _purity(_contingency(reference, labels))
+
+
+def _purity(table: np.ndarray) -> float:
+    return float(table.max(axis=0).sum() / table.sum())
 
 
 # NMI, ARI and the silhouette as scikit-learn defines them (its defaults: arithmetic-mean
@@ -151,7 +151,7 @@ def clustering_metrics(
     than two clusters) are None."""
     n = int(labels.size)
     clustered = labels != NOISE
-    sizes = np.array(sorted(Counter(labels[clustered].tolist()).values()), dtype=float)
+    sizes = np.sort(np.unique(labels[clustered], return_counts=True)[1]).astype(float)
     out: dict[str, float | int | None] = {
         "n_texts": n,
         "n_clusters": int(sizes.size),
@@ -172,7 +172,7 @@ def clustering_metrics(
         table = _contingency(ref, got) if defined else None  # shared by NMI and ARI
         out[f"nmi{suffix}"] = _nmi(table) if table is not None else None
         out[f"ari{suffix}"] = _ari(table) if table is not None else None
-        out[f"purity{suffix}"] = purity(ref, got) if defined else None
+        out[f"purity{suffix}"] = _purity(table) if table is not None else None
     return out
 
 

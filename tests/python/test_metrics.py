@@ -21,6 +21,19 @@ def test_purity_by_hand():
     assert purity(["a", "a", "b", "b"], [0, 0, 0, 1]) == 0.75
 
 
+def test_purity_counts_each_clusters_majority_with_noise_as_a_group():
+    rng = np.random.RandomState(0)
+    reference = rng.choice(["x", "y", "z", "w"], size=500).tolist()
+    labels = rng.randint(-1, 7, size=500)
+    majority = 0
+    for cluster in set(labels.tolist()):
+        members = [r for r, c in zip(reference, labels, strict=True) if c == cluster]
+        majority += max(members.count(r) for r in set(members))
+    got = clustering_metrics(labels, rng.rand(500, 2), reference)
+    assert got["purity"] == pytest.approx(majority / 500)
+    assert purity(reference, labels) == pytest.approx(majority / 500)
+
+
 def test_silhouette_by_hand():
     # a(i) = 1 (the other point of the pair); b(i) = (10 + sqrt(101)) / 2 for every point
     b = (10 + math.sqrt(101)) / 2
