@@ -99,7 +99,7 @@ def _build(
 
 
 def _level0(scores: dict[str, Any] | None) -> dict[str, float | None]:
-    return {m: (scores or {}).get(m) for m in ("nmi", "ami")}
+    return {m: (scores or {}).get(m) for m in METRICS}
 
 
 def _scores(backend: dict[str, Any], metric: str) -> list[float]:

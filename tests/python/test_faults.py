@@ -145,12 +145,14 @@ def test_a_second_build_on_the_same_database_stops_at_once_and_the_first_finishe
             env={"OPENAI_BASE_URL": url},
         )
         lines = watch(first)
-        wait_for(lines, "START python incremental model main.int_llm_replies", first)
-        started = time.monotonic()
-        second = run_dbt(tmp_path / "second", database, "build", vars=variables)
-        assert time.monotonic() - started < 60  # at once: dbt's start-up, no waiting
-        assert first.poll() is None, "the first build ended before the second was refused"
-        state.release.set()
+        try:
+            wait_for(lines, "START python incremental model main.int_llm_replies", first)
+            started = time.monotonic()
+            second = run_dbt(tmp_path / "second", database, "build", vars=variables)
+            assert time.monotonic() - started < 60  # at once: dbt's start-up, no waiting
+            assert first.poll() is None, "the first build ended before the second was refused"
+        finally:
+            state.release.set()  # the first build goes on, whatever happened
         assert second.returncode != 0, second.stdout[-3000:]
         assert "is open in another process, and DuckDB allows one writer" in second.stdout
         assert "Traceback" not in second.stdout + second.stderr
