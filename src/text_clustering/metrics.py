@@ -169,7 +169,7 @@ def clustering_metrics(
         ref = [r for r, keep in zip(reference or [], mask, strict=False) if keep]
         got = labels[mask]
         defined = reference is not None and got.size > 0
-        table = _contingency(ref, got) if defined else None  # shared by NMI and ARI
+        table = _contingency(ref, got) if defined else None  # shared by NMI, ARI, purity
         out[f"nmi{suffix}"] = _nmi(table) if table is not None else None
         out[f"ari{suffix}"] = _ari(table) if table is not None else None
         out[f"purity{suffix}"] = _purity(table) if table is not None else None
