@@ -115,11 +115,12 @@ def test_file_build_writes_the_map_report_exports_and_docs(corpus, file_build):
     )
     assert int(exported.stdout) == n_texts
 
-    # descriptions are in the database (persist_docs) and dbt docs generate works
+    # descriptions are in the database (macros/persist_docs.sql) and dbt docs generate works
     comment = query(
         database, "select comment from duckdb_tables() where table_name = 'dim_clusters'"
     )
     assert comment[0][0].startswith("One row per cluster")
+    assert_descriptions_are_comments(work / "target", database)
     ok(run_dbt(work, database, "docs", "generate", vars={"source_path": str(corpus)}))
     catalog = json.loads((work / "target" / "catalog.json").read_text())
     assert "model.text_clustering.fct_text_clusters" in catalog["nodes"]
@@ -232,6 +233,38 @@ def test_a_second_build_gives_identical_results(corpus, file_build, tmp_path):
     assert "all texts already in the cache" in rebuilt.stderr + rebuilt.stdout
     assert "embedded" not in (rebuilt.stderr + rebuilt.stdout).replace("int_texts_embedded", "")
     assert mart(again) == mart(database)
+    assert_descriptions_are_comments(tmp_path / "target", again)  # on tables made anew too
+
+
+def assert_descriptions_are_comments(target: Path, database: Path) -> None:
+    """Every model of the project, and every column of it with a description, carries its
+    yml description as a DuckDB comment (the manifest of the build in ``target``)."""
+    manifest = json.loads((target / "manifest.json").read_text())
+    models = [
+        node
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["package_name"] == "text_clustering"
+    ]
+    relations = dict(
+        query(
+            database,
+            "select table_name, comment from duckdb_tables() union all "
+            "select view_name, comment from duckdb_views() where not internal",
+        )
+    )
+    columns = {
+        (table, column): comment
+        for table, column, comment in query(
+            database, "select table_name, column_name, comment from duckdb_columns()"
+        )
+    }
+    assert len(models) > 20 and any(n["config"]["materialized"] == "view" for n in models)
+    for node in models:
+        assert relations[node["alias"]] == node["description"], node["name"]
+        described = {name: c["description"] for name, c in node["columns"].items()}
+        assert described and all(described.values()), node["name"]
+        for name, description in described.items():
+            assert columns[(node["alias"], name)] == description, (node["name"], name)
 
 
 def test_embeddings_through_an_openai_compatible_endpoint_are_cached(corpus, tmp_path):
