@@ -29,7 +29,8 @@
     {#- the columns each built relation has now, and whether it is a view: one query -#}
     {%- set keys = [] -%}
     {%- for node in built -%}
-        {%- do keys.append("('" ~ node.database ~ "', '" ~ node.schema ~ "', '" ~ node.alias ~ "')") -%}
+        {%- set parts = [node.database, node.schema, node.alias] -%}
+        {%- do keys.append("('" ~ parts | map('replace', "'", "''") | join("', '") ~ "')") -%}
     {%- endfor -%}
     {%- set found = run_query(
         "select c.database_name, c.schema_name, c.table_name, c.column_name, v.view_name is not null"
