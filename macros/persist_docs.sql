@@ -26,23 +26,19 @@
         {%- do built.append(result.node) -%}
     {%- endfor -%}
     {%- if not built -%}{{ return('') }}{%- endif -%}
-    {#- the columns each built relation has now, and whether it is a view: one query -#}
+    {#- the columns each built relation has now: one query -#}
     {%- set keys = [] -%}
     {%- for node in built -%}
         {%- set parts = [node.database, node.schema, node.alias] -%}
         {%- do keys.append("('" ~ parts | map('replace', "'", "''") | join("', '") ~ "')") -%}
     {%- endfor -%}
     {%- set found = run_query(
-        "select c.database_name, c.schema_name, c.table_name, c.column_name, v.view_name is not null"
-        ~ " from duckdb_columns() c left join duckdb_views() v"
-        ~ " on v.database_name = c.database_name and v.schema_name = c.schema_name"
-        ~ " and v.view_name = c.table_name"
-        ~ " where (c.database_name, c.schema_name, c.table_name) in (" ~ keys | join(', ') ~ ")") -%}
-    {%- set columns, views = {}, [] -%}
-    {%- for database, schema, name, column, is_view in found.rows -%}
+        "select database_name, schema_name, table_name, column_name from duckdb_columns()"
+        ~ " where (database_name, schema_name, table_name) in (" ~ keys | join(', ') ~ ")") -%}
+    {%- set columns = {} -%}
+    {%- for database, schema, name, column in found.rows -%}
         {%- set key = (database ~ '.' ~ schema ~ '.' ~ name) | lower -%}
         {%- do columns.setdefault(key, []).append(column | lower) -%}
-        {%- if is_view and key not in views -%}{%- do views.append(key) -%}{%- endif -%}
     {%- endfor -%}
     {%- set statements = [] -%}
     {%- for node in built -%}
@@ -52,7 +48,8 @@
                 database=node.database, schema=node.schema, identifier=node.alias) -%}
             {%- if node.description -%}
                 {%- do statements.append(
-                    'comment on ' ~ ('view' if key in views else 'table') ~ ' ' ~ relation
+                    'comment on ' ~ ('view' if node.config.materialized == 'view' else 'table')
+                    ~ ' ' ~ relation
                     ~ ' is ' ~ text_clustering_comment_literal(node.description, node.name)) -%}
             {%- endif -%}
             {%- for name, column in node.columns.items()
