@@ -47,10 +47,20 @@ def content_hash(texts: list[str], model: str = MODEL) -> str:
     return digest.hexdigest()[:16]
 
 
+def backend_tag(backend: str) -> str:
+    """How file names carry ``backend``: torch as before, onnx with the export's FORMAT (a
+    new export's vectors are never read from an older one's files)."""
+    if backend == "onnx":
+        from text_clustering.onnx_backend import FORMAT
+
+        return f"onnx-{FORMAT}"
+    return backend
+
+
 def embeddings(texts: list[str], *, model: str = MODEL, backend: str = "torch") -> np.ndarray:
     """``(len(texts), d)`` float32 unit vectors, cached on disk by content hash (the torch
     backend's files keep their names; another backend's carry it in the model part)."""
-    model = model if backend == "torch" else f"{model}+{backend}"
+    model = model if backend == "torch" else f"{model}+{backend_tag(backend)}"
     path = DATA / "embeddings" / f"{model}-{content_hash(texts, model)}.npy"
     if path.exists():
         return np.load(path)
@@ -65,7 +75,8 @@ def embeddings(texts: list[str], *, model: str = MODEL, backend: str = "torch") 
 def _embed_to(path: Path, texts: list[str], model: str) -> np.ndarray:
     from text_clustering.embed import embed_texts
 
-    model, _, backend = model.partition("+")
+    model, _, tag = model.partition("+")
+    backend = tag.split("-")[0]  # onnx-int8-v2 -> onnx
     log(f"embedding {len(texts)} texts with {model} ({backend or 'torch'}) -> {path.name}")
     start = time.perf_counter()
     parts = []
@@ -127,7 +138,7 @@ def input_file(name: str, n: int | None = None, *, backend: str = "torch") -> Pa
         raise SystemExit(f"corpus {name} has {table.num_rows} texts, fewer than {n}")
     key = content_hash(table["text"].to_pylist())
     size = table.num_rows if n is None else n
-    suffix = "" if backend == "torch" else f"-{backend}"
+    suffix = "" if backend == "torch" else f"-{backend_tag(backend)}"
     path = DATA / "inputs" / f"{name}-{size}-{key}{suffix}.parquet"
     if not path.exists():
         sample = table.slice(0, size)

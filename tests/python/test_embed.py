@@ -76,6 +76,27 @@ def test_the_onnx_backend_gives_the_torch_vectors_within_int8_error():
     assert np.array_equal(onnx, again)  # deterministic
 
 
+def test_the_onnx_session_runs_the_fusions_that_are_faster_here_and_not_the_others(tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    from text_clustering.embed import resolve_model_path
+    from text_clustering.onnx_backend import exported, open_session
+
+    folder = exported(resolve_model_path("all-MiniLM-L6-v2"))
+    open_session(ort, folder / "model.onnx", optimized_copy=tmp_path / "runs.onnx")
+    for graph in (folder / "model.onnx", tmp_path / "runs.onnx"):  # as exported, as it runs
+        ops = {node.op_type for node in onnx.load(str(graph), load_external_data=False).graph.node}
+        assert {"QAttention", "LayerNormalization", "Gelu"} <= ops
+        assert not ops & {"SkipLayerNormalization", "BiasGelu"}, graph.name
+    assert "DynamicQuantizeMatMul" in ops  # the fusions of a load still run (the last graph)
+    options = ort.SessionOptions()  # a session without disabled_optimizers fuses them again
+    options.optimized_model_filepath = str(tmp_path / "fused_again.onnx")
+    ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    fused_again = onnx.load(str(tmp_path / "fused_again.onnx"), load_external_data=False).graph.node
+    assert "SkipLayerNormalization" in {node.op_type for node in fused_again}
+
+
 def test_the_backend_var_is_checked_and_keys_the_cache():
     from text_clustering.embed import local_backend
     from text_clustering.steps.embedding import cache_model
