@@ -195,6 +195,21 @@ def test_cluster_incremental_reuses_labels_and_only_assigns_new_texts():
     assert set(other["assigned_by"].to_pylist()[:60]) == {"dbscan"}
 
 
+def test_a_refit_of_the_same_texts_with_new_vectors_keeps_the_cluster_ids():
+    # another embedding model, backend or export: every vector (and embedding_hash) changes,
+    # the texts stay; the clusters of the same texts keep their ids (overrides name them)
+    points = blobs([30, 30])
+    first = cluster_incremental(projected_table(points, ["fit"] * 60), None, KEEP)
+    moved = projected_table(points + 0.01, ["fit"] * 60, fit_id="f2")
+    moved = moved.set_column(1, "embedding_hash", pa.array(range(100, 160), pa.uint64()))
+    second = cluster_incremental(moved, first, KEEP)
+    assert set(second["assigned_by"].to_pylist()) == {"dbscan"}  # fitted again
+    assert second["cluster_label"].equals(first["cluster_label"])
+    assert second["previous_cluster_label"].equals(first["cluster_label"])
+    fit = json.loads(second["cluster_fit"][0].as_py())
+    assert fit["next_id"] == json.loads(first["cluster_fit"][0].as_py())["next_id"]
+
+
 def test_noise_policy_nearest_moves_fitted_noise():
     points = np.concatenate([blobs([30, 30]), [[0.6, 0.0], [40.0, 40.0]]]).astype(np.float32)
     table = projected_table(points, ["fit"] * 62)

@@ -156,9 +156,11 @@ def _stable_ids(
     match_clusters`: a cluster continuing one of the previous build's keeps its id, others get
     ids never used); each text's cluster in the previous build (``NOISE - 1``: none), from
     which fct_cluster_lineage tells what became of every cluster; and the fit's info with
-    the ids' high-water mark, its key and the key of the fit it follows."""
+    the ids' high-water mark, its key and the key of the fit it follows. A text counts as
+    there before by its ``text_id`` alone, even when its vector changed (another embedding
+    model, backend or export): the same texts together again are the same cluster."""
     before = None if previous is None or previous.num_rows == 0 else previous
-    known = _align(before, projected) if before is not None else None
+    known = _align(before, projected, same_vector=False) if before is not None else None
     last = json.loads(before["cluster_fit"][0].as_py()) if before is not None else {}
     used = 0
     if before is not None:
@@ -244,14 +246,17 @@ def _reusable(previous: pa.Table | None, fit_id: str, settings: ClusterSettings)
     return all(info.get(key) == value for key, value in asdict(settings).items())
 
 
-def _align(previous: pa.Table, projected: pa.Table) -> dict[str, np.ndarray]:
-    """The previous row of every projected text (``found`` False where there is none, or
-    where its embedding changed)."""
+def _align(
+    previous: pa.Table, projected: pa.Table, *, same_vector: bool = True
+) -> dict[str, np.ndarray]:
+    """The previous row of every projected text (``found`` False where there is none, or,
+    with ``same_vector``, where its embedding changed)."""
     index = pc.index_in(projected["text_id"], value_set=previous["text_id"])
     found = pc.is_valid(index).to_numpy(zero_copy_only=False)
     rows = pc.fill_null(index, 0).to_numpy(zero_copy_only=False)
-    same = previous["embedding_hash"].to_numpy(zero_copy_only=False)[rows]
-    found &= same == projected["embedding_hash"].to_numpy(zero_copy_only=False)
+    if same_vector:
+        same = previous["embedding_hash"].to_numpy(zero_copy_only=False)[rows]
+        found &= same == projected["embedding_hash"].to_numpy(zero_copy_only=False)
     labels = previous["cluster_label"].to_numpy(zero_copy_only=False)[rows]
     by = previous["assigned_by"].to_numpy(zero_copy_only=False)[rows]
     earlier = np.full(rows.size, NOISE - 1, dtype=np.int64)
