@@ -42,10 +42,10 @@ BACKENDS = ("onnx", "torch")
 CHUNK = 256  # texts tokenized at once (each is then run alone)
 FORMAT = "int8-v2"  # what the exported file is; part of its folder's name and the cache key
 # Fusions left out, in the export and again when ONNX Runtime loads it (it would redo them):
-# its fused kernels ran slower on this CPU (onnxruntime 1.32: SkipLayerNormalization ~240 us
-# per 89-token text and layer against ~60 us for Add + LayerNormalization; BiasGelu
+# its fused kernels ran slower on this CPU (onnxruntime 1.32: SkipLayerNormalization ~230 us
+# per 90-token text and layer against ~50-60 us for Add + LayerNormalization; BiasGelu
 # ~225 us against ~145 us for Gelu, the bias going into the matmul before it), so the
-# whole model ran ~20 % faster without them (docs/performance.md). The same math: the
+# whole model took ~21 % less time without them (docs/performance.md). The same math: the
 # vectors differ by rounding only (amplified by the int8 steps: cosine mean 0.9997).
 UNFUSED = {"enable_skip_layer_norm": "SkipLayerNormFusion", "enable_bias_gelu": "BiasGeluFusion"}
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
