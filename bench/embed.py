@@ -60,8 +60,8 @@ def backend_tag(backend: str) -> str:
 def embeddings(texts: list[str], *, model: str = MODEL, backend: str = "torch") -> np.ndarray:
     """``(len(texts), d)`` float32 unit vectors, cached on disk by content hash (the torch
     backend's files keep their names; another backend's carry it in the model part)."""
-    model = model if backend == "torch" else f"{model}+{backend_tag(backend)}"
-    path = DATA / "embeddings" / f"{model}-{content_hash(texts, model)}.npy"
+    tag = model if backend == "torch" else f"{model}+{backend_tag(backend)}"
+    path = DATA / "embeddings" / f"{tag}-{content_hash(texts, tag)}.npy"
     if path.exists():
         return np.load(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,15 +69,13 @@ def embeddings(texts: list[str], *, model: str = MODEL, backend: str = "torch") 
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process embedding the same texts: wait
         if path.exists():
             return np.load(path)
-        return _embed_to(path, texts, model)
+        return _embed_to(path, texts, model, backend)
 
 
-def _embed_to(path: Path, texts: list[str], model: str) -> np.ndarray:
+def _embed_to(path: Path, texts: list[str], model: str, backend: str) -> np.ndarray:
     from text_clustering.embed import embed_texts
 
-    model, _, tag = model.partition("+")
-    backend = tag.split("-")[0]  # onnx-int8-v2 -> onnx
-    log(f"embedding {len(texts)} texts with {model} ({backend or 'torch'}) -> {path.name}")
+    log(f"embedding {len(texts)} texts with {model} ({backend}) -> {path.name}")
     start = time.perf_counter()
     parts = []
     for offset in range(0, len(texts), CHUNK):
@@ -87,7 +85,7 @@ def _embed_to(path: Path, texts: list[str], model: str) -> np.ndarray:
             parts.append(np.load(chunk_path))
             continue
         chunk = texts[offset : offset + CHUNK]
-        vectors = embed_texts(chunk, model_name=model, batch_size=64, backend=backend or "torch")
+        vectors = embed_texts(chunk, model_name=model, batch_size=64, backend=backend)
         parts.append(vectors.astype(np.float32))
         np.save(chunk_path.with_suffix(".tmp.npy"), parts[-1])
         chunk_path.with_suffix(".tmp.npy").replace(chunk_path)
