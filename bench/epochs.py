@@ -81,6 +81,7 @@ def study_head(title: str, script: str, doc: str, results: dict[str, Any]) -> li
         f"# {title}",
         "",
         f"Made by `bench/{script}` on {results['finished']}. {intro}",
+        "",
         machine_markdown(results["machine"], None),
         "",
     ]

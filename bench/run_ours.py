@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +101,11 @@ def run_pipeline(
     embedding_column: str | None = "embedding",
     extra_vars: dict | None = None,
     name: str = "build",
+    dbt_args: Sequence[str] = (),
 ) -> dict[str, Any]:
     """``dbt build`` on ``source`` with the database ``run_dir/pipeline.duckdb`` (kept between
-    calls: a second call on the same ``run_dir`` is a rebuild). Returns the measurements."""
+    calls: a second call on the same ``run_dir`` is a rebuild), plus ``dbt_args`` (e.g.
+    ``["--threads", "2"]``). Returns the measurements."""
     run_dir.mkdir(parents=True, exist_ok=True)
     database = run_dir / "pipeline.duckdb"
     # One target folder and the same vars per run_dir, as a user rebuilding in place has:
@@ -123,6 +126,7 @@ def run_pipeline(
         str((run_dir / f"logs-{name}").resolve()),
         "--vars",
         json.dumps(variables),
+        *dbt_args,
     ]
     env = {
         "DBT_PROFILES_DIR": str(ROOT),

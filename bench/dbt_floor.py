@@ -1,0 +1,261 @@
+"""What an unchanged rebuild costs dbt alone (dbt_floor.md, ``make bench-floor``).
+
+The rebuild targets of ``make bench`` (an unchanged rebuild, and one with 1 % new texts, in
+at most 10 % of the 100k cold build) are missed. How much of an unchanged rebuild is dbt's
+own cost per node, and how much the pipeline's work? This study takes the manifest of our
+build of WordNet glosses (``--size``, 100k; vectors given) and writes *twins* of it: dbt
+projects with the same nodes and edges (every model, seed and test; the models' language) in
+which every model is ``select 1 as x`` materialized as a table and every test selects
+nothing, on their own DuckDB file. Then, in alternating rounds on the same minutes of the
+machine: our unchanged ``dbt build`` (as ``make bench`` runs it), and an unchanged ``dbt
+build`` of each twin: the full twin (all nodes), the twin without tests, the twin with one
+test per model instead of one per column, and a twin of one model (dbt's start-up, parse and
+exit). Our build is also run with ``--threads 2`` and ``--threads 8`` (the profile has 4;
+the machine 2 cores). Wall per build (dbt start-up included), dbt's ``elapsed_time`` of the
+nodes, the median per variant and its ratio to our rebuild and to the target (10 % of our
+cold wall in this run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from common import (
+    OUR_PYTHON,
+    RESULTS,
+    WORK,
+    load_average,
+    log,
+    read_json,
+    run_monitored,
+    write_report,
+)
+from embed import input_file
+from epochs import study_head
+from report import fmt, machine, secs, table
+from run_ours import run_pipeline
+
+DBT = OUR_PYTHON.parent / "dbt"
+WORK_DIR = WORK / "floor"
+TARGET = 0.10  # the rebuild targets: <= 10 % of the cold wall
+# twin name -> (keep tests: "all" | "none" | "one_per_model", keep only one model)
+TWINS = {
+    "twin": ("all", False),
+    "twin_one_test_per_model": ("one_per_model", False),
+    "twin_no_tests": ("none", False),
+    "twin_one_model": ("none", True),
+}
+
+
+def write_twin(manifest: dict[str, Any], folder: Path, tests: str, one_model: bool) -> dict:
+    """A dbt project in ``folder`` with the nodes and edges of ``manifest`` (models, seeds,
+    tests as kept by ``tests``), each model ``select 1 as x`` (table), each test empty.
+    Returns the count of nodes per kind."""
+    shutil.rmtree(folder, ignore_errors=True)
+    for sub in ("models", "seeds", "tests"):
+        (folder / sub).mkdir(parents=True)
+    nodes = manifest["nodes"]
+    names = {key: node["name"] for key, node in nodes.items()}
+    models = [n for n in nodes.values() if n["resource_type"] == "model"]
+    if one_model:
+        models = [{**models[0], "depends_on": {"nodes": []}}]
+    kept = {m["name"] for m in models}
+    counts = {"models": len(models), "seeds": 0, "tests": 0}
+    for model in models:
+        parents = [names[d] for d in model["depends_on"]["nodes"] if d in names]
+        if model["language"] == "python":
+            edges = "".join(f'    dbt.ref("{p}")\n' for p in parents)
+            body = 'def model(dbt, session):\n    dbt.config(materialized="table")\n'
+            body += edges + '    return session.sql("select 1 as x")\n'
+            (folder / "models" / f"{model['name']}.py").write_text(body)
+        else:
+            edges = "".join(f"-- {{{{ ref('{p}') }}}}\n" for p in parents)
+            body = "{{ config(materialized='table') }}\n" + edges + "select 1 as x\n"
+            (folder / "models" / f"{model['name']}.sql").write_text(body)
+    if not one_model:
+        for node in nodes.values():
+            if node["resource_type"] == "seed":
+                (folder / "seeds" / f"{node['name']}.csv").write_text("a,b\n1,2\n")
+                counts["seeds"] += 1
+    tested: set[str] = set()
+    for key, node in nodes.items():
+        if node["resource_type"] != "test" or tests == "none":
+            continue
+        parents = [names[d] for d in node["depends_on"]["nodes"] if names.get(d) in kept]
+        if not parents or (tests == "one_per_model" and parents[0] in tested):
+            continue
+        tested.add(parents[0])
+        edges = "".join(f"-- {{{{ ref('{p}') }}}}\n" for p in parents[1:])
+        sql = edges + f"select * from {{{{ ref('{parents[0]}') }}}} where false\n"
+        (folder / "tests" / f"{key.replace('.', '_')}.sql").write_text(sql)
+        counts["tests"] += 1
+    (folder / "dbt_project.yml").write_text(
+        "name: twin\nversion: '0.1.0'\nconfig-version: 2\nprofile: twin\n"
+        "flags:\n  send_anonymous_usage_stats: false\n"
+    )
+    (folder / "profiles.yml").write_text(
+        "twin:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        f"      path: {folder / 'twin.duckdb'}\n      threads: 4\n"
+    )
+    return counts
+
+
+def build_twin(folder: Path, name: str) -> dict[str, Any]:
+    """One ``dbt build`` of the twin in ``folder``: wall, dbt's elapsed time, nodes."""
+    target = folder / "target"
+    (target / "run_results.json").unlink(missing_ok=True)
+    measured = run_monitored(
+        [str(DBT), "build"],
+        env={"DBT_PROFILES_DIR": str(folder)},
+        cwd=folder,
+        log_path=folder / f"{name}.log",
+    )
+    if measured.returncode != 0:
+        raise SystemExit(f"twin build in {folder} failed: see {measured.log_path}")
+    results = json.loads((target / "run_results.json").read_text())
+    return {
+        "wall_seconds": measured.wall_seconds,
+        "elapsed": results["elapsed_time"],
+        "nodes": len(results["results"]),
+    }
+
+
+def ours(source: Path, run_dir: Path, name: str, threads: int | None = None) -> dict[str, Any]:
+    run = run_pipeline(
+        source, run_dir, name=name, dbt_args=["--threads", str(threads)] if threads else ()
+    )
+    if run.get("error"):
+        raise SystemExit(f"our build {name} failed: {run['error']}")
+    results = json.loads((run_dir / f"run_results-{name}.json").read_text())["results"]
+    return {
+        "wall_seconds": run["wall_seconds"],
+        "elapsed": run.get("elapsed"),
+        "nodes": len(results),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=100_000, help="WordNet glosses")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--output", type=Path, default=RESULTS / "dbt_floor")
+    parser.add_argument("--render", action="store_true", help="rewrite the .md from the .json")
+    args = parser.parse_args()
+    if args.render:
+        write_report(args.output, read_json(args.output.with_suffix(".json")), markdown)
+        return
+
+    source = input_file("wordnet", args.size)
+    run_dir = WORK_DIR / f"wordnet-{args.size}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    cold = run_pipeline(source, run_dir, name="cold")
+    if cold.get("error"):
+        raise SystemExit(f"our cold build failed: {cold['error']}")
+    manifest = json.loads((run_dir / "target" / "manifest.json").read_text())
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "texts": args.size,
+        "cold_wall_seconds": cold["wall_seconds"],
+        "twins": {},
+        "rounds": [],
+    }
+    # each twin built once first: its full parse and first tables are not what is measured
+    for twin, (tests, one_model) in TWINS.items():
+        folder = WORK_DIR / twin
+        results["twins"][twin] = write_twin(manifest, folder, tests, one_model)
+        build_twin(folder, "first")
+    ours(source, run_dir, "warm")  # our first rebuild (partial parse written)
+    for number in range(1, args.rounds + 1):
+        row: dict[str, Any] = {"round": number, "load_before": load_average()}
+        row["ours"] = ours(source, run_dir, f"round{number}")
+        for threads in (2, 8):
+            row[f"ours_threads_{threads}"] = ours(
+                source, run_dir, f"round{number}-threads{threads}", threads=threads
+            )
+        for twin in TWINS:
+            row[twin] = build_twin(WORK_DIR / twin, f"round{number}")
+        row["load_after"] = load_average()
+        results["rounds"].append(row)
+        log(
+            f"floor: round {number}: "
+            + ", ".join(
+                f"{k} {v['wall_seconds']:.1f}s" for k, v in row.items() if isinstance(v, dict)
+            )
+        )
+        results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        write_report(args.output, results, markdown)
+    log(f"wrote {args.output.with_suffix('.md')}")
+
+
+VARIANTS = {
+    "ours": "our unchanged rebuild (profile: 4 threads)",
+    "ours_threads_2": "our unchanged rebuild, `--threads 2`",
+    "ours_threads_8": "our unchanged rebuild, `--threads 8`",
+    "twin": "twin: every node",
+    "twin_one_test_per_model": "twin: one test per tested model",
+    "twin_no_tests": "twin: models and seed, no test",
+    "twin_one_model": "twin: one model",
+}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = study_head(
+        "The rebuild floor: dbt's own cost per node", "dbt_floor.py", __doc__, results
+    )
+    cold = results["cold_wall_seconds"]
+    target = TARGET * cold
+    rounds = results["rounds"]
+    base = statistics.median(r["ours"]["wall_seconds"] for r in rounds)
+    rows = []
+    for key, label in VARIANTS.items():
+        walls = [r[key]["wall_seconds"] for r in rounds]
+        elapsed = [r[key]["elapsed"] for r in rounds if r[key]["elapsed"] is not None]
+        median = statistics.median(walls)
+        rows.append(
+            [
+                label,
+                rounds[0][key]["nodes"],
+                secs(median),
+                f"{secs(min(walls))} - {secs(max(walls))}",
+                secs(statistics.median(elapsed)) if elapsed else "",
+                fmt(median / base, 2),
+                fmt(median / cold, 3),
+                "yes" if median <= target else "**no**",
+            ]
+        )
+    header = ["build", "nodes", "wall (median)", "range", "dbt's run of the nodes (median)"]
+    header += ["x our rebuild", "x our cold build", f"<= 10 % of cold ({secs(target)})"]
+    twin = statistics.median(r["twin"]["wall_seconds"] for r in rounds)
+    single = statistics.median(r["twin_one_model"]["wall_seconds"] for r in rounds)
+    lines += [
+        f"Our cold build of {results['texts']} texts: {secs(cold)}; rounds: {len(rounds)}. "
+        f"The twin with every node takes {fmt(twin / base, 2)} x our unchanged rebuild "
+        f"({secs(twin)} of {secs(base)}, medians): the rest, {secs(base - twin)}, is the "
+        f"pipeline's own work on {results['texts']} rows. dbt with a single model that does "
+        f"nothing takes {secs(single)} ({fmt(single / cold, 3)} x our cold build).",
+        "",
+        table(header, rows),
+        "",
+        "Twins: "
+        + "; ".join(
+            f"{twin}: {c['models']} models, {c['seeds']} seed(s), {c['tests']} tests"
+            for twin, c in results["twins"].items()
+        )
+        + " (our build's other nodes, its on-run-end hooks, unit test and exposures, are"
+        " not in the twins: they count as the pipeline's work)"
+        + ". Load average before / after each round: "
+        + "; ".join(f"{r['load_before']} / {r['load_after']}" for r in rounds)
+        + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
