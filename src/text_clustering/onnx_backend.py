@@ -150,6 +150,7 @@ def export(model_path: str, folder: Path) -> Path:
             return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
     sample = tokenizer(["an example", "another, longer example"], padding=True, return_tensors="pt")
+    remove_abandoned_work(folder)
     work = folder / f"work-{os.getpid()}"  # two processes exporting at once: their own files
     work.mkdir(exist_ok=True)
     axes = {name: {0: "batch", 1: "tokens"} for name in _INPUTS}
@@ -200,6 +201,32 @@ def export(model_path: str, folder: Path) -> Path:
     work.rmdir()
     log(f"embeddings: ONNX export done in {time.perf_counter() - start:.1f}s")
     return folder
+
+
+def remove_abandoned_work(folder: Path) -> list[Path]:
+    """Delete the ``work-<pid>`` folders in ``folder`` of exports whose process is gone (one
+    killed mid-export leaves up to ~200 MB: the fp32, fused and int8 files); those of
+    running exports stay. Returns the folders deleted."""
+    removed = []
+    for work in folder.glob("work-*"):
+        pid = work.name.removeprefix("work-")
+        if not pid.isdigit() or _running(int(pid)):
+            continue
+        for path in work.iterdir():
+            path.unlink()
+        work.rmdir()
+        removed.append(work)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def open_session(ort: Any, model_file: Path, optimized_copy: Path | None = None) -> Any:

@@ -97,6 +97,25 @@ def test_the_onnx_session_runs_the_fusions_that_are_faster_here_and_not_the_othe
     assert "SkipLayerNormalization" in {node.op_type for node in fused_again}
 
 
+def test_an_export_removes_what_a_killed_export_left_and_leaves_running_ones(tmp_path):
+    import os
+    import subprocess
+
+    from text_clustering.onnx_backend import remove_abandoned_work
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid no process has now (reaped)
+    alive = tmp_path / f"work-{os.getpid()}"
+    dead = tmp_path / f"work-{gone.pid}"
+    for work in (alive, dead):
+        work.mkdir()
+        (work / "fp32.onnx").write_bytes(b"partial")
+    (tmp_path / "model.onnx").write_bytes(b"kept")
+    assert remove_abandoned_work(tmp_path) == [dead]
+    assert not dead.exists() and (alive / "fp32.onnx").exists()
+    assert (tmp_path / "model.onnx").exists()
+
+
 def test_the_backend_var_is_checked_and_keys_the_cache():
     from text_clustering.embed import local_backend
     from text_clustering.steps.embedding import cache_model
