@@ -206,7 +206,8 @@ def export(model_path: str, folder: Path) -> Path:
 def remove_abandoned_work(folder: Path) -> list[Path]:
     """Delete the ``work-<pid>`` folders in ``folder`` of exports whose process is gone (one
     killed mid-export leaves up to ~200 MB: the fp32, fused and int8 files); those of
-    running exports stay. Returns the folders deleted."""
+    running exports stay (pids are this machine's: a folder shared by several machines
+    should not be exported into by two at once). Returns the folders deleted."""
     removed = []
     for work in folder.glob("work-*"):
         pid = work.name.removeprefix("work-")
