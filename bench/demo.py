@@ -58,6 +58,7 @@ def run() -> dict[str, Any]:
         setup = timed(["make", "setup"], clone, Path(tmp) / "setup.log")
         demo = timed(["make", "demo"], clone, Path(tmp) / "demo.log")
         after = load_average()
+        built = what_it_built(clone / "output" / "text_clustering.duckdb")
     places = (Path.home() / ".config/pip/pip.conf", Path("/etc/pip.conf"))
     pip_conf = [p for p in places if p.exists()]
     return {
@@ -69,6 +70,33 @@ def run() -> dict[str, Any]:
         "load_before": before,
         "load_after": after,
         "pip_conf": {str(p): p.read_text() for p in pip_conf},
+        "built": built,
+    }
+
+
+def what_it_built(database: Path) -> dict[str, Any]:
+    """Clusters, noise and the topics per level of the demo's build (what the README's
+    pictures show), read from its database."""
+    import duckdb
+
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        clusters, noise, texts = con.sql(
+            "select count(*) filter (where not is_noise), "
+            "coalesce(sum(n_texts) filter (where is_noise), 0), sum(n_texts) from dim_clusters"
+        ).fetchall()[0]
+        levels = con.sql(
+            "select level, count(*) filter (where not is_noise), bool_or(is_headline_level) "
+            "from dim_topics group by level order by level"
+        ).fetchall()
+    finally:
+        con.close()
+    return {
+        "texts": int(texts),
+        "clusters": int(clusters),
+        "noise_texts": int(noise),
+        "topics_per_level": [int(n) for _, n, _ in levels],
+        "headline_level": next((int(level) for level, _, head in levels if head), None),
     }
 
 
@@ -90,6 +118,18 @@ def markdown(r: dict[str, Any]) -> str:
         f"Target: <= {r['target_s']} s in all: met: {met}. Load average (1, 5, 15 min) "
         f"before: {r['load_before']}; after: {r['load_after']}.",
         "",
+    ]
+    built = r.get("built")
+    if built:
+        levels = " / ".join(str(n) for n in built["topics_per_level"])
+        lines += [
+            f"What the build gave: {built['texts']:,} texts, {built['clusters']} clusters, "
+            f"{built['noise_texts']} texts in noise; topics per level (level 0 = the "
+            f"clusters) {levels}, headline level {built['headline_level']} "
+            f"({built['topics_per_level'][built['headline_level']]} topics).",
+            "",
+        ]
+    lines += [
         "Pip's configuration on this machine (where the wheels come from):",
         "",
     ]
