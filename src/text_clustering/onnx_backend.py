@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -196,9 +197,7 @@ def export(model_path: str, folder: Path) -> Path:
     )
     for name in ("tokenizer.json", "config.json", "model.onnx"):  # model.onnx last: complete
         (work / (name if name != "model.onnx" else partial.name)).replace(folder / name)
-    for path in work.iterdir():
-        path.unlink()
-    work.rmdir()
+    shutil.rmtree(work)
     log(f"embeddings: ONNX export done in {time.perf_counter() - start:.1f}s")
     return folder
 
@@ -213,9 +212,7 @@ def remove_abandoned_work(folder: Path) -> list[Path]:
         pid = work.name.removeprefix("work-")
         if not pid.isdigit() or _running(int(pid)):
             continue
-        for path in work.iterdir():
-            path.unlink()
-        work.rmdir()
+        shutil.rmtree(work)
         removed.append(work)
     return removed
 
