@@ -1,7 +1,8 @@
 """Take the README's pictures of a build's interactive map (docs/images/map*.png).
 
 Opens the map (var map_path, `output/text_clusters.html` after `make demo`) from `file://` in
-Debian's headless Chromium through Selenium (what `make test` installs), at 1400 x 900:
+Debian's headless Chromium through Selenium (what `make test` installs; started as
+`bench/maps.py` starts it), at 1400 x 900:
 
 - `map.png`: the map as it opens;
 - `map-search.png`: the map searched for a word (`--word`, "thunderbird": in a few demo
@@ -18,28 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import tempfile
+import sys
 import time
 from pathlib import Path
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-
-
-def open_browser(profile: str, width: int, height: int):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new", "--no-sandbox", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--enable-unsafe-swiftshader",
-        f"--window-size={width},{height}", "--hide-scrollbars", f"--user-data-dir={profile}",
-    ):  # fmt: skip
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
 def wait_ready(browser, path: Path) -> None:
@@ -84,21 +68,23 @@ def main() -> None:
 
     from selenium.webdriver.common.by import By
 
+    sys.path.insert(0, str(BENCH))
+    from maps import browser as open_browser  # the headless Chromium of `make bench-maps`
+
     args.folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as profile:
-        browser = open_browser(profile, width, height)
-        try:
-            wait_ready(browser, args.map)
-            time.sleep(0.5)  # the first frame's labels
-            browser.save_screenshot(str(args.folder / "map.png"))
-            browser.find_element(By.ID, "search").send_keys(args.word)
-            spot = densest(browser, hits)  # stays where it is drawn; the rest spreads out
-            for _ in range(args.zoom):
-                browser.execute_script(f"window.textClusterMap.zoom(2, {spot['x']}, {spot['y']})")
-            time.sleep(0.5)
-            browser.save_screenshot(str(args.folder / "map-search.png"))
-        finally:
-            browser.quit()
+    browser = open_browser(width, height)
+    try:
+        wait_ready(browser, args.map)
+        time.sleep(0.5)  # the first frame's labels
+        browser.save_screenshot(str(args.folder / "map.png"))
+        browser.find_element(By.ID, "search").send_keys(args.word)
+        spot = densest(browser, hits)  # stays where it is drawn; the rest spreads out
+        for _ in range(args.zoom):
+            browser.execute_script(f"window.textClusterMap.zoom(2, {spot['x']}, {spot['y']})")
+        time.sleep(0.5)
+        browser.save_screenshot(str(args.folder / "map-search.png"))
+    finally:
+        browser.quit()
     print(f"{args.folder / 'map.png'}, {args.folder / 'map-search.png'} ({len(hits)} matches)")
 
 
