@@ -41,7 +41,7 @@ from common import (
 from embed import input_file
 from epochs import study_head
 from report import fmt, machine, secs, table
-from run_ours import run_pipeline
+from run_ours import run_pipeline, run_results
 
 DBT = OUR_PYTHON.parent / "dbt"
 WORK_DIR = WORK / "floor"
@@ -120,11 +120,11 @@ def build_twin(folder: Path, name: str) -> dict[str, Any]:
     )
     if measured.returncode != 0:
         raise SystemExit(f"twin build in {folder} failed: see {measured.log_path}")
-    results = json.loads((target / "run_results.json").read_text())
+    results = run_results(target / "run_results.json")
     return {
         "wall_seconds": measured.wall_seconds,
-        "elapsed": results["elapsed_time"],
-        "nodes": len(results["results"]),
+        "elapsed": results["elapsed"],
+        "nodes": results["nodes"],
     }
 
 
@@ -132,11 +132,10 @@ def ours(source: Path, run_dir: Path, name: str, dbt_args: Sequence[str] = ()) -
     run = run_pipeline(source, run_dir, name=name, dbt_args=dbt_args)
     if run.get("error"):
         raise SystemExit(f"our build {name} failed: {run['error']}")
-    results = json.loads((run_dir / f"run_results-{name}.json").read_text())["results"]
     return {
         "wall_seconds": run["wall_seconds"],
         "elapsed": run.get("elapsed"),
-        "nodes": len(results),
+        "nodes": run["nodes"],
     }
 
 

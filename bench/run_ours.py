@@ -190,6 +190,7 @@ def run_results(path: Path) -> dict[str, Any]:
         "models": models,
         "model_status": statuses,
         "tests": tests,
+        "nodes": len(data["results"]),  # every node run: models, tests, seeds, hooks, ...
         "elapsed": float(data.get("elapsed_time") or 0.0) or None,  # dbt's run of the nodes
     }
 
