@@ -103,6 +103,9 @@ class Monitored:
     wall_seconds: float
     peak_rss_bytes: int
     log_path: str
+    # user + system CPU seconds of the process and the children it waited for: about
+    # wall_seconds when one core is busy, twice that when both of this machine's are
+    cpu_seconds: float | None = None
 
 
 def run_monitored(
@@ -113,7 +116,8 @@ def run_monitored(
     log_path: Path,
 ) -> Monitored:
     """Run ``cmd`` (stdout and stderr to ``log_path``), polling the RSS of its whole process
-    tree every 0.1 s; return exit code, wall seconds and the peak tree RSS in bytes."""
+    tree every 0.1 s; return exit code, wall seconds, the peak tree RSS in bytes and the CPU
+    seconds it used (``os.wait4``'s resource usage of the child)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     full_env = {**os.environ, **OFFLINE_ENV, **(env or {})}
     peak = 0
@@ -130,11 +134,13 @@ def run_monitored(
 
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
-        returncode = proc.wait()
+        _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
+        proc.returncode = returncode = os.waitstatus_to_exitcode(status)
         done.set()
         poller.join()
-    return Monitored(returncode, wall, peak, str(log_path))
+    cpu = usage.ru_utime + usage.ru_stime
+    return Monitored(returncode, wall, peak, str(log_path), cpu)
 
 
 def tail(path: str | Path, lines: int = 30) -> str:

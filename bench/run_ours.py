@@ -3,10 +3,10 @@
 One build = one ``dbt build`` subprocess, run like ``make demo`` (in-repo profile, offline,
 warm numba cache) but with the DuckDB file and dbt target folder of its --run-dir (kept between
 builds in the same --run-dir, like a user rebuilding in place). It measures the wall time of
-the whole ``dbt build`` (dbt start-up included), the peak RSS of its process tree (polled every
-0.1 s), each model's ``execution_time`` from ``run_results.json``, and then reads the results
-from the DuckDB file: ``rpt_cluster_metrics``, the cluster of every text
-(``fct_text_clusters``) scored against the input's ``label`` column, every level of the topic
+the whole ``dbt build`` (dbt start-up included) and its CPU seconds, the peak RSS of its
+process tree (polled every 0.1 s), each model's ``execution_time`` from ``run_results.json``,
+and then reads the results from the DuckDB file: ``rpt_cluster_metrics``, the cluster of every
+text (``fct_text_clusters``) scored against the input's ``label`` column, every level of the topic
 hierarchy (``fct_text_topics``; level 0 = the clusters) scored the same way with the headline
 level of ``dim_topics`` (``is_headline_level``), row counts of the caches
 and how each text got its projection / cluster (``int_texts_projected.projection_source``,
@@ -144,6 +144,7 @@ def run_pipeline(
         "vars": variables,
         "returncode": measured.returncode,
         "wall_seconds": measured.wall_seconds,
+        "cpu_seconds": measured.cpu_seconds,
         "peak_rss_bytes": measured.peak_rss_bytes,
         "log": measured.log_path,
     }
