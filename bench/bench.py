@@ -468,8 +468,8 @@ def _daily(daily: dict[str, Any] | None) -> list[str]:
         "## The daily case: texts embedded in the build",
         "",
         f"The 1 % part's texts ({daily['corpus']}) without precomputed vectors, as a user with"
-        " raw texts builds them: the cold build embeds every text (var embedding_backend's"
-        " default, onnx; the exported model already in its cache, as after `make setup`), a"
+        " raw texts builds them: the cold build embeds every text (with dbt_project.yml's"
+        " embedding_backend; an exported model already in its cache, as after `make setup`), a"
         " rebuild re-embeds none, and the 1 % added are the only texts embedded. No target is"
         " judged here: the rebuild targets are against the cold build *with vectors given*.",
         "",

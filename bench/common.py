@@ -105,7 +105,7 @@ class Monitored:
     log_path: str
     # user + system CPU seconds of the process and the children it waited for: about
     # wall_seconds when one core is busy, twice that when both of this machine's are
-    cpu_seconds: float | None = None
+    cpu_seconds: float
 
 
 def run_monitored(
