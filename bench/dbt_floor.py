@@ -235,12 +235,7 @@ def markdown(results: dict[str, Any]) -> str:
             continue
         walls = [r[key]["wall_seconds"] for r in rounds]
         elapsed = [r[key]["elapsed"] for r in rounds if r[key]["elapsed"] is not None]
-        # CPU seconds per wall second (runs before this was measured have none)
-        busy = [
-            r[key]["cpu_seconds"] / r[key]["wall_seconds"]
-            for r in rounds
-            if r[key].get("cpu_seconds") is not None
-        ]
+        busy = cores_busy(rounds, key)
         vs_cold = median_ratio(key, colds)
         rows.append(
             [
@@ -290,13 +285,19 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def cores_busy(rounds: list[dict[str, Any]], key: str) -> list[float]:
+    """Build ``key``'s CPU seconds per wall second in each round (none in runs made before
+    they were measured)."""
+    return [
+        r[key]["cpu_seconds"] / r[key]["wall_seconds"]
+        for r in rounds
+        if r[key].get("cpu_seconds") is not None
+    ]
+
+
 def cores_note(rounds: list[dict[str, Any]]) -> list[str]:
     """What the twin's CPU seconds say about threads (nothing for runs without them)."""
-    busy = [
-        r["twin"]["cpu_seconds"] / r["twin"]["wall_seconds"]
-        for r in rounds
-        if r["twin"].get("cpu_seconds") is not None
-    ]
+    busy = cores_busy(rounds, "twin")
     if not busy:
         return []
     said = (
