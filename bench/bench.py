@@ -105,11 +105,16 @@ def part_sizes(corpus: str, sizes: list[int]) -> dict[str, Any]:
     return out
 
 
+def one_percent_split(corpus: str, size: int) -> tuple[Path, Path, int]:
+    """The inputs of a +1 % rebuild: the first 99 % of ``size`` texts of ``corpus``, all of
+    them, and how many are held out."""
+    held_out = size // 100
+    return input_file(corpus, size - held_out), input_file(corpus, size), held_out
+
+
 def part_incremental(corpus: str, size: int) -> dict[str, Any]:
     """Cold build on 99 % of ``size`` texts, then +1 % (held out) with and without refit."""
-    held_out = size // 100
-    base = input_file(corpus, size - held_out)
-    full = input_file(corpus, size)
+    base, full, held_out = one_percent_split(corpus, size)
     plain, refit = fresh(WORK_DIR / "incremental"), fresh(WORK_DIR / "incremental-refit")
     source = plain / "source.parquet"
     shutil.copyfile(base, source)
@@ -138,14 +143,14 @@ def part_incremental(corpus: str, size: int) -> dict[str, Any]:
 def part_daily(corpus: str, size: int) -> dict[str, Any]:
     """``part_incremental``'s cold build and +1 % with the texts embedded in the build (no
     precomputed vectors), and an unchanged rebuild between them."""
-    held_out = size // 100
+    base, full, held_out = one_percent_split(corpus, size)
     run_dir = fresh(WORK_DIR / "daily")
     source = run_dir / "source.parquet"
-    shutil.copyfile(input_file(corpus, size - held_out), source)
+    shutil.copyfile(base, source)
     builds = {}
     for name in ("cold", "unchanged"):
         builds[name] = run_pipeline(source, run_dir, embedding_column=None, name=name)
-    shutil.copyfile(input_file(corpus, size), source)
+    shutil.copyfile(full, source)
     builds["add_1pct"] = run_pipeline(source, run_dir, embedding_column=None, name="add_1pct")
     return {"corpus": corpus, "n_cold": size - held_out, "n_added": held_out, **builds}
 
