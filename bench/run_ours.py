@@ -102,10 +102,13 @@ def run_pipeline(
     extra_vars: dict | None = None,
     name: str = "build",
     dbt_args: Sequence[str] = (),
+    guarded: bool = False,
 ) -> dict[str, Any]:
     """``dbt build`` on ``source`` with the database ``run_dir/pipeline.duckdb`` (kept between
     calls: a second call on the same ``run_dir`` is a rebuild), plus ``dbt_args`` (e.g.
-    ``["--threads", "2"]``). Returns the measurements."""
+    ``["--threads", "2"]``). ``guarded``: through ``python -m text_clustering build``, which
+    does not start dbt when nothing changed since the last build it ran. Returns the
+    measurements."""
     run_dir.mkdir(parents=True, exist_ok=True)
     database = run_dir / "pipeline.duckdb"
     # One target folder and the same vars per run_dir, as a user rebuilding in place has:
@@ -117,8 +120,9 @@ def run_pipeline(
         embedding_column=embedding_column,
         extra=extra_vars,
     )
+    start = [str(OUR_PYTHON), "-m", "text_clustering"] if guarded else [str(DBT)]
     cmd = [
-        str(DBT),
+        *start,
         "build",
         "--target-path",
         str(target.resolve()),
@@ -136,10 +140,12 @@ def run_pipeline(
         "PYTHONPATH": str(ROOT / "src"),
     }
     (target / "run_results.json").unlink(missing_ok=True)
-    log(f"ours: dbt build {name} on {source.name} -> {run_dir}")
+    how = "python -m text_clustering build" if guarded else "dbt build"
+    log(f"ours: {how} {name} on {source.name} -> {run_dir}")
     measured = run_monitored(cmd, env=env, log_path=run_dir / f"{name}.log")
     result: dict[str, Any] = {
         "name": name,
+        "guarded": guarded,
         "source": str(source),
         "vars": variables,
         "returncode": measured.returncode,
@@ -148,6 +154,8 @@ def run_pipeline(
         "peak_rss_bytes": measured.peak_rss_bytes,
         "log": measured.log_path,
     }
+    if guarded:  # did it start dbt, or find nothing changed since the build it recorded?
+        result["dbt_started"] = "dbt not started" not in Path(measured.log_path).read_text()
     if (target / "run_results.json").exists():
         shutil.copyfile(target / "run_results.json", run_dir / f"run_results-{name}.json")
     result.update(run_results(run_dir / f"run_results-{name}.json"))

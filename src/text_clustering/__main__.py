@@ -1,9 +1,11 @@
-"""Command line: ``python -m text_clustering {warmup,summary,spark}``.
+"""Command line: ``python -m text_clustering {warmup,summary,build,spark}``.
 
 - ``warmup``: compile umap-learn's numba code into the persistent cache and export the
   default embedding model to ONNX (both run by ``make setup``), so the first ``dbt build``
   pays neither ~30 s of JIT nor the ~20 s export.
 - ``summary [DATABASE]``: print where a build's outputs are and what they hold.
+- ``build [--force] [--check] [--database PATH] [DBT BUILD ARGS]``: ``dbt build``, not
+  started when nothing it reads changed since the last build (:mod:`text_clustering.build_guard`).
 - ``spark --master URL --output DIR [--vars YAML] ...``: the pipeline on Apache Spark
   (:mod:`text_clustering.spark`), the marts written as parquet under DIR.
 """
@@ -147,7 +149,48 @@ def spark(args: argparse.Namespace) -> int:
     return 0
 
 
+def build(argv: list[str]) -> int:
+    """Our own options out of ``argv`` (anywhere in it); every other argument goes to dbt."""
+    from .build_guard import build as guarded_build
+
+    options: dict = {"force": False, "check": False, "database": None}
+    rest: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg in ("--force", "--check"):
+            options[arg[2:]] = True
+        elif arg == "--database":
+            options["database"] = next(args, None)
+            if options["database"] is None:
+                print("--database needs a path (the DuckDB file dbt builds)", file=sys.stderr)
+                return 2
+        elif arg.startswith("--database="):
+            options["database"] = arg.split("=", 1)[1]
+        elif arg in ("-h", "--help"):
+            print(BUILD_HELP)
+            return 0
+        else:
+            rest.append(arg)
+    return guarded_build(rest, **options)
+
+
+BUILD_HELP = """usage: python -m text_clustering build [--force] [--check] [--database PATH]
+                                       [DBT ARGS]
+
+dbt build DBT ARGS, unless nothing it reads changed since the last build this command ran
+(docs/incremental.md): then it says the tables are current and does not start dbt.
+
+  --force          build anyway
+  --check          build nothing: exit 0 when the tables are current, 1 (with the reason)
+                   when a build would run
+  --database PATH  the DuckDB file the profile builds (default: env DBT_DUCKDB_PATH, else
+                   output/text_clustering.duckdb, as this project's profiles.yml)"""
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "build":  # dbt's own options pass through untouched
+        return build(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m text_clustering", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser(
@@ -156,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     show = sub.add_parser("summary", help="print where a build's outputs are")
     show.add_argument(
         "database", nargs="?", default=os.environ.get("DBT_DUCKDB_PATH", DEFAULT_DATABASE)
+    )
+    sub.add_parser(
+        "build", help="dbt build, skipped when nothing changed (build --help)", add_help=False
     )
     on_spark = sub.add_parser(
         "spark", help="run the pipeline on Apache Spark; marts as parquet (docs/distributed.md)"

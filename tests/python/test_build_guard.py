@@ -1,0 +1,287 @@
+"""``python -m text_clustering build``: dbt is not started when nothing it reads changed, and
+every change it reads (input, vars, environment, project files, database, written files)
+builds again.
+
+One real build of 300 Debian descriptions, labelled by the local fake LLM with a sentinel
+key, in a copy of the project whose seed the tests can change; then ``--check`` after each
+change (it builds nothing), undone where it can be.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import REPO
+from dbt_helpers import SENTINEL_KEY, dbt_command, project_with_overrides
+from fake_openai import serve
+
+from text_clustering.build_guard import (
+    STAMP_NAME,
+    layout,
+    pending_llm_requests,
+    significant_args,
+    source_relations,
+    stamp_after_build,
+)
+
+SEED = "override_id,action,level,cluster_id,into_cluster_id,text_id,label,note\n"
+
+
+def guarded(work, database, source, *extra, env=None, variables=None):
+    """``python -m text_clustering build`` as :func:`dbt_helpers.run_dbt` runs dbt."""
+    command, environment = dbt_command(
+        work,
+        database,
+        *extra,
+        vars={"source_path": str(source), "id_column": "package", **(variables or {})},
+        env=env,
+    )
+    command[0:1] = [sys.executable, "-m", "text_clustering", "build"]
+    return subprocess.run(
+        command,
+        cwd=work / "project",
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A guarded build with an LLM (a sentinel key), then the same call again."""
+    work = tmp_path_factory.mktemp("guard")
+    project_with_overrides(work, SEED)
+    source = work / "texts.parquet"
+    pq.write_table(pq.read_table(REPO / "data" / "debian_packages.parquet").slice(0, 300), source)
+    database = work / "guard.duckdb"
+    with serve() as (url, state):
+        env = {"OPENAI_API_KEY": SENTINEL_KEY, "OPENAI_BASE_URL": url}
+        first = guarded(work, database, source, env=env)
+        calls = state.calls
+        dbt_log = (work / "logs" / "dbt.log").read_text()
+        second = guarded(work, database, source, env=env)
+        calls_again = state.calls - calls
+    return {
+        "work": work,
+        "database": database,
+        "source": source,
+        "env": env,
+        "first": first,
+        "second": second,
+        "llm_calls": calls,
+        "llm_calls_again": calls_again,
+        "dbt_log": dbt_log,
+    }
+
+
+def check(built, *extra, env=None, variables=None):
+    """``--check`` of the build fixture's call with ``extra`` args / changed env or vars."""
+    result = guarded(
+        built["work"],
+        built["database"],
+        built["source"],
+        "--check",
+        *extra,
+        env={**built["env"], **(env or {})},
+        variables=variables,
+    )
+    assert result.returncode in (0, 1), result.stderr[-3000:]
+    return result.returncode, result.stderr
+
+
+def test_the_first_build_runs_dbt_and_the_same_call_again_does_not(built):
+    first, second = built["first"], built["second"]
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-3000:]
+    assert "running dbt build: no record of an earlier build" in first.stderr
+    assert built["llm_calls"] > 0  # the labels came from the LLM: nothing left to ask
+    assert second.returncode == 0, second.stderr
+    assert "nothing changed since the build of" in second.stderr
+    assert "dbt not started" in second.stderr
+    assert second.stdout == ""  # dbt printed nothing: it did not run
+    assert (built["work"] / "logs" / "dbt.log").read_text() == built["dbt_log"]
+    assert built["llm_calls_again"] == 0
+    stamp = json.loads((built["work"] / "target" / STAMP_NAME).read_text())
+    assert stamp["database_path"] == str(built["database"])
+    assert {"model success", "test pass"} <= set(stamp["nodes"])
+    assert any(path.endswith("text_clusters.png") for path in stamp["files"])
+
+
+def test_nothing_secret_is_recorded(built):
+    leaks = [
+        p
+        for p in built["work"].rglob("*")
+        if p.is_file() and SENTINEL_KEY.encode() in p.read_bytes()
+    ]
+    assert leaks == []
+    assert SENTINEL_KEY not in built["first"].stderr + built["second"].stderr
+
+
+def test_logging_options_do_not_count(built):
+    code, said = check(built, "--quiet", "--log-level", "debug")
+    assert code == 0 and "nothing changed" in said
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"variables": {"n": 2}}, "the dbt arguments changed"),
+        ({"extra": ("--threads", "1")}, "the dbt arguments changed"),
+        ({"env": {"TEXT_CLUSTERING_SOMETHING": "1"}}, "the environment"),
+        ({"env": {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}}, "the environment"),
+        ({"extra": ("--full-refresh",)}, "--full-refresh rebuilds everything"),
+    ],
+)
+def test_other_settings_build_again(built, change, reason):
+    code, said = check(
+        built, *change.get("extra", ()), **{k: v for k, v in change.items() if k != "extra"}
+    )
+    assert code == 1 and f"a build would run: {reason}" in said
+
+
+def test_a_changed_input_builds_again_and_the_same_input_again_does_not(built):
+    source = built["source"]
+    original = pq.read_table(source)
+    texts = original["text"].to_pylist()
+    texts[17] = texts[17] + " (edited)"
+    pq.write_table(
+        original.set_column(original.schema.get_field_index("text"), "text", pa.array(texts)),
+        source,
+    )
+    code, said = check(built)
+    assert code == 1 and "the input (the project's sources) changed" in said
+    pq.write_table(original, source)  # a new file, the same rows
+    code, said = check(built)
+    assert code == 0, said
+
+
+def test_a_changed_project_file_builds_again(built):
+    project_with_overrides(built["work"], SEED + "o1,rename,0,0,,,Renamed,\n")
+    code, said = check(built)
+    assert code == 1 and "the dbt project's files changed" in said
+    project_with_overrides(built["work"], SEED)
+    assert check(built)[0] == 0
+
+
+# The tests below change what cannot be put back; the last one builds again.
+
+
+def test_a_missing_written_file_builds_again(built):
+    stamp = json.loads((built["work"] / "target" / STAMP_NAME).read_text())
+    figure = next(Path(path) for path in stamp["files"] if path.endswith(".png"))
+    figure.write_bytes(figure.read_bytes())  # the same bytes, written again: not the build's
+    code, said = check(built)
+    assert code == 1 and f"a file the build wrote changed or is gone ({figure})" in said
+
+
+def test_a_write_to_the_database_builds_again_and_the_build_records_again(built):
+    with duckdb.connect(str(built["database"])) as connection:
+        connection.sql("create table someone_elses as select 1 as x")
+    code, said = check(built)
+    assert code == 1 and "the database changed since the last build" in said
+    with serve() as (url, state):
+        rebuilt = guarded(
+            built["work"],
+            built["database"],
+            built["source"],
+            env={**built["env"], "OPENAI_BASE_URL": url},
+        )
+        assert rebuilt.returncode == 0, rebuilt.stdout[-4000:] + rebuilt.stderr[-3000:]
+        assert "running dbt build:" in rebuilt.stderr
+        assert "Completed successfully" in rebuilt.stdout
+        assert state.calls == 0  # a rebuild of unchanged texts: the reply cache answers
+        code, said = check(built, env={"OPENAI_BASE_URL": url})
+    assert code == 0 and "nothing changed" in said
+
+
+def test_a_failed_build_leaves_no_record(built):
+    failed = guarded(
+        built["work"],
+        built["database"],
+        built["source"],
+        env=built["env"],
+        variables={"text_column": "no_such_column"},
+    )
+    assert failed.returncode != 0
+    assert not (built["work"] / "target" / STAMP_NAME).exists()
+    code, said = check(built)
+    assert code == 1 and "no record of an earlier build" in said
+
+
+# The pieces, on their own
+
+
+def test_only_logging_options_are_dropped():
+    args = ["--log-path", "x", "--vars", "{n: 2}", "--quiet", "--log-level=debug", "-s", "a"]
+    assert significant_args(args) == ["--vars", "{n: 2}", "-s", "a"]
+
+
+def test_layout_follows_dbt_options_and_environment(tmp_path):
+    (tmp_path / "dbt_project.yml").write_text("name: p\ntarget-path: built\n")
+    (tmp_path / "profiles.yml").write_text("p: {}\n")
+    where = layout(["--project-dir", str(tmp_path)], {"DBT_DUCKDB_PATH": str(tmp_path / "d.db")})
+    assert where.target_dir == tmp_path / "built"
+    assert where.profiles_file == tmp_path / "profiles.yml"
+    assert where.database == tmp_path / "d.db"
+    where = layout([f"--project-dir={tmp_path}", "--target-path", "/elsewhere"], {})
+    assert str(where.target_dir) == "/elsewhere"
+
+
+def test_requests_without_a_final_reply_are_counted(tmp_path):
+    with duckdb.connect(str(tmp_path / "x.duckdb")) as connection:
+        assert pending_llm_requests(connection) == 0  # no labels yet: nothing pending
+        connection.sql(
+            "create table int_clusters_named as select * from (values "
+            "('ok', null), ('ok', 'ok'), ('failed', null), ('ok', 'skipped'), ('noise', null))"
+            " as t(label_status, relabel_status)"
+        )
+        connection.sql(
+            "create table int_topics_named as select * from (values ('not_asked', null))"
+            " as t(label_status, relabel_status)"
+        )
+        assert pending_llm_requests(connection) == 3
+
+
+def test_a_build_with_pending_requests_is_not_recorded(tmp_path):
+    database = tmp_path / "x.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.sql(
+            "create table int_clusters_named as select 'skipped' as label_status, "
+            "null as relabel_status"
+        )
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target" / "manifest.json").write_text('{"sources": {}}')
+    where = layout(["--project-dir", str(tmp_path)], {"DBT_DUCKDB_PATH": str(database)})
+    said = stamp_after_build(where, [], {}, [None, False])
+    assert said is not None and "1 clusters or topics have LLM requests" in said
+    assert not where.stamp.exists()
+
+
+def test_source_relations_are_read_as_dbt_duckdb_reads_them(tmp_path):
+    manifest = {
+        "sources": {
+            "source.p.s.files": {
+                "meta": {"external_location": "{reader}", "reader": "read_parquet('a.parquet')"},
+                "relation_name": '"db"."main"."files"',
+            },
+            "source.p.s.path": {
+                "config": {"meta": {"external_location": "data/{name}.csv"}},
+                "name": "b",
+                "relation_name": '"db"."main"."b"',
+            },
+            "source.p.s.table": {"meta": {}, "relation_name": '"db"."raw"."tickets"'},
+        }
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert source_relations(tmp_path / "manifest.json") == [
+        "read_parquet('a.parquet')",
+        "'data/b.csv'",
+        '"db"."raw"."tickets"',
+    ]
