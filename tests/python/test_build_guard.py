@@ -24,6 +24,7 @@ from fake_openai import serve
 
 from text_clustering.build_guard import (
     STAMP_NAME,
+    database_state,
     layout,
     pending_llm_requests,
     significant_args,
@@ -285,3 +286,13 @@ def test_source_relations_are_read_as_dbt_duckdb_reads_them(tmp_path):
         "'data/b.csv'",
         '"db"."raw"."tickets"',
     ]
+
+
+def test_a_database_the_build_did_not_write_is_not_recorded(tmp_path):
+    database = tmp_path / "checked.duckdb"
+    duckdb.connect(str(database)).close()
+    before = database_state(database)
+    where = layout(["--project-dir", str(tmp_path)], {"DBT_DUCKDB_PATH": str(database)})
+    said = stamp_after_build(where, [], {}, before)  # as if dbt wrote another file
+    assert said is not None and f"dbt did not write {database}: pass --database" in said
+    assert not where.stamp.exists()
