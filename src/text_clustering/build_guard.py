@@ -10,9 +10,10 @@ and, when all of it is equal, says the tables are current and does not start dbt
 What the stamp compares, cheapest first (the first difference is the reason logged):
 
 - the dbt arguments (all but those that only change logging: ``--log-path``, ``--quiet``, ...);
-- the environment the build reads: every ``DBT_*`` and ``TEXT_CLUSTERING_*`` variable but
-  ``DBT_ENV_SECRET_*``, ``PYTHONPATH``, ``OPENAI_BASE_URL`` and whether ``OPENAI_API_KEY``
-  is set (never its value), and the Python that runs dbt;
+- the environment the build reads: every ``DBT_*`` and ``TEXT_CLUSTERING_*`` variable,
+  ``PYTHONPATH``, ``OPENAI_BASE_URL``, those the project's files read with ``env_var()``, and
+  whether ``OPENAI_API_KEY`` and ``DBT_ENV_SECRET_*`` are set (never their values), and the
+  Python that runs dbt;
 - the database file (size and modification time: any write since the build, by anyone,
   builds again) and every file the build wrote (figure, map, report, parquet exports);
 - the dbt project's files (models, macros, tests, seeds, ``dbt_project.yml``, the profile),
@@ -31,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -73,14 +75,17 @@ FULL_REFRESH_FLAGS = frozenset({"--full-refresh", "-f"})
 ENVIRONMENT_PREFIXES = ("DBT_", "TEXT_CLUSTERING_")
 ENVIRONMENT_NAMES = ("PYTHONPATH", "OPENAI_BASE_URL")
 SECRET_PREFIX = "DBT_ENV_SECRET_"
-# dbt_project.yml keys of the folders dbt reads, and their defaults
-PROJECT_PATHS = {
+SECRET_NAMES = ("OPENAI_API_KEY",)  # whether they are set counts, never their value
+ENV_VAR_CALL = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]""")
+# dbt_project.yml keys of the folders dbt reads (dbt packages' too), and their defaults
+PROJECT_PATHS: dict[str, list[str] | str] = {
     "model-paths": ["models"],
     "macro-paths": ["macros"],
     "test-paths": ["tests"],
     "seed-paths": ["seeds"],
     "snapshot-paths": ["snapshots"],
     "analysis-paths": ["analyses"],
+    "packages-install-path": "dbt_packages",
 }
 PROJECT_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml", "selectors.yml")
 # Where a build's labels say an LLM request is still without a final reply
@@ -194,29 +199,43 @@ def _tree(folder: Path) -> list[Path]:
     ]
 
 
-def environment_digest(environ: Mapping[str, str]) -> str:
-    """The environment variables a build reads (secrets by presence only, never by value)."""
-    read = {
-        name: value
-        for name, value in environ.items()
-        if (name.startswith(ENVIRONMENT_PREFIXES) or name in ENVIRONMENT_NAMES)
-        and not name.startswith(SECRET_PREFIX)
-    }
-    return _digest([sorted(read.items()), "OPENAI_API_KEY" in environ, sys.executable, sys.version])
-
-
-def project_digest(where: Layout) -> str:
-    """The dbt project's files (the folders dbt_project.yml names) and the profile."""
+def project_files(where: Layout) -> list[Path]:
+    """The dbt project's files (under the folders dbt_project.yml names) and the profile."""
     config = _yaml(where.project_dir / "dbt_project.yml")
     files: list[Path] = []
     for key, default in PROJECT_PATHS.items():
-        for folder in config.get(key) or default:
+        folders = config.get(key) or default
+        for folder in [folders] if isinstance(folders, str) else folders:
             files += _tree(where.project_dir / folder)
     files += [where.project_dir / name for name in PROJECT_FILES]
     files = [f for f in files if f.is_file()]
     if where.profiles_file is not None:
         files.append(where.profiles_file.resolve())
-    return _files_digest(files, where.project_dir)
+    return files
+
+
+def env_var_names(files: Iterable[Path]) -> set[str]:
+    """The environment variables ``files`` read with dbt's ``env_var('NAME', ...)``."""
+    names: set[str] = set()
+    for path in files:
+        names.update(ENV_VAR_CALL.findall(path.read_bytes().decode("utf-8", "replace")))
+    return names
+
+
+def environment_digest(environ: Mapping[str, str], read_by_project: Iterable[str] = ()) -> str:
+    """The environment variables a build reads: ours, dbt's and those the project's files
+    name in ``env_var()`` (``read_by_project``); secrets by presence only, never by value."""
+    named = set(read_by_project)
+    read = {
+        name: value
+        for name, value in environ.items()
+        if (name.startswith(ENVIRONMENT_PREFIXES) or name in ENVIRONMENT_NAMES or name in named)
+        and not name.startswith(SECRET_PREFIX)
+    }
+    secrets = sorted(
+        name for name in environ if name.startswith(SECRET_PREFIX) or name in SECRET_NAMES
+    )
+    return _digest([sorted(read.items()), secrets, sys.executable, sys.version])
 
 
 def code_digest() -> str:
@@ -318,12 +337,13 @@ def written_files(connection: Any) -> list[str]:
 
 def inputs(where: Layout, args: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
     """The digests of what a build is made from, but its sources (cheapest first)."""
+    files = project_files(where)
     return {
         "the dbt arguments": _digest(significant_args(args)),
-        "the environment (DBT_*, TEXT_CLUSTERING_*, PYTHONPATH, OPENAI_*)": environment_digest(
-            environ
+        "the environment (DBT_*, TEXT_CLUSTERING_*, PYTHONPATH, OPENAI_*, env_var())": (
+            environment_digest(environ, env_var_names(files))
         ),
-        "the dbt project's files": project_digest(where),
+        "the dbt project's files": _files_digest(files, where.project_dir),
         "this package's code or the installed packages": code_digest(),
     }
 

@@ -25,8 +25,11 @@ from fake_openai import serve
 from text_clustering.build_guard import (
     STAMP_NAME,
     database_state,
+    env_var_names,
+    environment_digest,
     layout,
     pending_llm_requests,
+    project_files,
     significant_args,
     source_relations,
     stamp_after_build,
@@ -296,3 +299,21 @@ def test_a_database_the_build_did_not_write_is_not_recorded(tmp_path):
     said = stamp_after_build(where, [], {}, before)  # as if dbt wrote another file
     assert said is not None and f"dbt did not write {database}: pass --database" in said
     assert not where.stamp.exists()
+
+
+def test_the_environment_counts_what_the_project_reads_and_secrets_by_presence(tmp_path):
+    (tmp_path / "dbt_project.yml").write_text(
+        "name: p\nvars:\n  x: \"{{ env_var('MY_SCHEMA') }}\"\n"
+    )
+    (tmp_path / "profiles.yml").write_text("p: {path: \"{{ env_var( 'WAREHOUSE_FILE', 'a') }}\"}\n")
+    where = layout(["--project-dir", str(tmp_path)], {})
+    names = env_var_names(project_files(where))
+    assert names == {"MY_SCHEMA", "WAREHOUSE_FILE"}
+    base = {"MY_SCHEMA": "a", "OPENAI_API_KEY": "sk-1", "DBT_ENV_SECRET_PW": "p1", "HOME": "/h"}
+    digest = environment_digest(base, names)
+    assert environment_digest({**base, "MY_SCHEMA": "b"}, names) != digest
+    assert environment_digest({**base, "HOME": "/elsewhere"}, names) == digest
+    # secrets: a new value does not count, whether one is set does
+    assert environment_digest({**base, "OPENAI_API_KEY": "sk-2"}, names) == digest
+    assert environment_digest({**base, "DBT_ENV_SECRET_PW": "p2"}, names) == digest
+    assert environment_digest({k: v for k, v in base.items() if k != "OPENAI_API_KEY"}) != digest
