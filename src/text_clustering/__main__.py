@@ -18,7 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_DATABASE = "output/text_clustering.duckdb"
+from .build_guard import DEFAULT_DATABASE  # the profile's default path
+
 METRICS_SHOWN = ("noise_share", "silhouette", "nmi", "ari", "purity")
 
 

@@ -44,7 +44,7 @@ from typing import Any
 
 STAMP_NAME = "text_clustering_build.json"
 STAMP_VERSION = 1
-DEFAULT_DATABASE = "output/text_clustering.duckdb"
+DEFAULT_DATABASE = "output/text_clustering.duckdb"  # profiles.yml's default path
 # dbt options that change only what dbt prints or logs, not what it builds
 NEUTRAL_WITH_VALUE = frozenset(
     {
@@ -266,10 +266,10 @@ def database_state(database: Path) -> list[Any]:
     return [file_state(database), Path(f"{database}.wal").exists()]
 
 
-def source_relations(manifest: Path) -> list[str]:
+def source_relations(manifest: Mapping[str, Any]) -> list[str]:
     """The SQL relation of every source in dbt's ``manifest``, as dbt-duckdb reads it: the
     source's meta ``external_location`` filled from its meta, else its relation name."""
-    sources = json.loads(manifest.read_text()).get("sources", {})
+    sources = manifest.get("sources", {})
     relations = []
     for key in sorted(sources):
         node = sources[key]
@@ -300,36 +300,41 @@ def sources_digest(connection: Any, relations: Sequence[str]) -> str:
     return _digest([list(relations), parts])
 
 
-def _tables(connection: Any) -> set[str]:
-    return {row[0] for row in connection.sql("select table_name from duckdb_tables()").fetchall()}
+def model_relations(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """The relation (``"db"."schema"."name"``) of every model in dbt's ``manifest``, by name."""
+    return {
+        node["name"]: node["relation_name"]
+        for node in manifest.get("nodes", {}).values()
+        if node.get("resource_type") == "model" and node.get("relation_name")
+    }
 
 
-def pending_llm_requests(connection: Any) -> int:
+def pending_llm_requests(connection: Any, relations: Mapping[str, str]) -> int:
     """How many clusters and topics of the build have a label or relabel request without a
-    final reply (failed, skipped, not asked): a rebuild would ask them again."""
-    tables = _tables(connection)
+    final reply (failed, skipped, not asked): a rebuild would ask them again. ``relations``:
+    :func:`model_relations`."""
     statuses = ", ".join(f"'{s}'" for s in PENDING_STATUSES)
     pending = 0
     for table in LABELLED_TABLES:
-        if table in tables:
+        if table in relations:
             pending += connection.sql(
-                f"select count(*) from {table} where label_status in ({statuses}) "
+                f"select count(*) from {relations[table]} where label_status in ({statuses}) "
                 f"or relabel_status in ({statuses})"
             ).fetchall()[0][0]
     return pending
 
 
-def written_files(connection: Any) -> list[str]:
+def written_files(connection: Any, relations: Mapping[str, str]) -> list[str]:
     """The files the report models say they wrote."""
-    tables = _tables(connection)
     paths: list[str] = []
     for table, columns in WRITTEN_FILES.items():
-        if table in tables:
+        if table in relations:
             for column in columns:
                 paths += [
                     row[0]
                     for row in connection.sql(
-                        f"select distinct {column} from {table} where {column} is not null"
+                        f"select distinct {column} from {relations[table]} "
+                        f"where {column} is not null"
                     ).fetchall()
                 ]
     return sorted(set(paths))
@@ -416,17 +421,18 @@ def stamp_after_build(
             f"dbt did not write {where.database}: pass --database with the path of the "
             "DuckDB file your profile builds, so that the next call can check it"
         )
-    manifest = where.target_dir / "manifest.json"
     try:
+        manifest = json.loads((where.target_dir / "manifest.json").read_text())
         relations = source_relations(manifest)
+        models = model_relations(manifest)
         with _connect(where.database) as connection:
-            pending = pending_llm_requests(connection)
+            pending = pending_llm_requests(connection, models)
             if pending:
                 return (
                     f"{pending} clusters or topics have LLM requests without a final reply "
                     "(failed, skipped or not asked): the next build runs dbt to ask them"
                 )
-            files = written_files(connection)
+            files = written_files(connection, models)
             sources = sources_digest(connection, relations)
     except Exception as exc:  # anything unexpected: no stamp, the next call builds
         return f"could not record the build ({type(exc).__name__}: {exc})"

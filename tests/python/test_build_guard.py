@@ -239,18 +239,23 @@ def test_layout_follows_dbt_options_and_environment(tmp_path):
 
 
 def test_requests_without_a_final_reply_are_counted(tmp_path):
+    relations = {
+        "int_clusters_named": "x.main.int_clusters_named",
+        "int_topics_named": "x.labels.t",
+    }
     with duckdb.connect(str(tmp_path / "x.duckdb")) as connection:
-        assert pending_llm_requests(connection) == 0  # no labels yet: nothing pending
+        assert pending_llm_requests(connection, {}) == 0  # no labels yet: nothing pending
         connection.sql(
             "create table int_clusters_named as select * from (values "
             "('ok', null), ('ok', 'ok'), ('failed', null), ('ok', 'skipped'), ('noise', null))"
             " as t(label_status, relabel_status)"
         )
+        connection.sql("create schema labels")  # a model in a schema of its own
         connection.sql(
-            "create table int_topics_named as select * from (values ('not_asked', null))"
+            "create table labels.t as select * from (values ('not_asked', null))"
             " as t(label_status, relabel_status)"
         )
-        assert pending_llm_requests(connection) == 3
+        assert pending_llm_requests(connection, relations) == 3
 
 
 def test_a_build_with_pending_requests_is_not_recorded(tmp_path):
@@ -261,14 +266,16 @@ def test_a_build_with_pending_requests_is_not_recorded(tmp_path):
             "null as relabel_status"
         )
     (tmp_path / "target").mkdir()
-    (tmp_path / "target" / "manifest.json").write_text('{"sources": {}}')
+    model = {"resource_type": "model", "name": "int_clusters_named"}
+    manifest = {"sources": {}, "nodes": {"m": {**model, "relation_name": "x.int_clusters_named"}}}
+    (tmp_path / "target" / "manifest.json").write_text(json.dumps(manifest))
     where = layout(["--project-dir", str(tmp_path)], {"DBT_DUCKDB_PATH": str(database)})
     said = stamp_after_build(where, [], {}, [None, False])
     assert said is not None and "1 clusters or topics have LLM requests" in said
     assert not where.stamp.exists()
 
 
-def test_source_relations_are_read_as_dbt_duckdb_reads_them(tmp_path):
+def test_source_relations_are_read_as_dbt_duckdb_reads_them():
     manifest = {
         "sources": {
             "source.p.s.files": {
@@ -283,8 +290,7 @@ def test_source_relations_are_read_as_dbt_duckdb_reads_them(tmp_path):
             "source.p.s.table": {"meta": {}, "relation_name": '"db"."raw"."tickets"'},
         }
     }
-    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    assert source_relations(tmp_path / "manifest.json") == [
+    assert source_relations(manifest) == [
         "read_parquet('a.parquet')",
         "'data/b.csv'",
         '"db"."raw"."tickets"',
@@ -317,3 +323,20 @@ def test_the_environment_counts_what_the_project_reads_and_secrets_by_presence(t
     assert environment_digest({**base, "OPENAI_API_KEY": "sk-2"}, names) == digest
     assert environment_digest({**base, "DBT_ENV_SECRET_PW": "p2"}, names) == digest
     assert environment_digest({k: v for k, v in base.items() if k != "OPENAI_API_KEY"}) != digest
+
+
+def test_the_command_line_keeps_its_own_options_and_passes_the_rest_to_dbt(monkeypatch, capsys):
+    from text_clustering import __main__, build_guard
+
+    calls = []
+    monkeypatch.setattr(
+        build_guard, "build", lambda args, **options: calls.append((args, options)) or 7
+    )
+    assert __main__.main(["build", "-s", "dim_clusters", "--check", "--database=x.duckdb"]) == 7
+    assert __main__.main(["build", "--force", "--database", "y.duckdb", "--vars", "{n: 2}"]) == 7
+    assert calls == [
+        (["-s", "dim_clusters"], {"force": False, "check": True, "database": "x.duckdb"}),
+        (["--vars", "{n: 2}"], {"force": True, "check": False, "database": "y.duckdb"}),
+    ]
+    assert __main__.main(["build", "--database"]) == 2
+    assert __main__.main(["build", "--help"]) == 0 and "--check" in capsys.readouterr().out
