@@ -21,10 +21,14 @@ What the stamp compares, cheapest first (the first difference is the reason logg
 - the content of every source the project reads (row count and two sums of DuckDB's row
   hashes of the file or table, read as dbt reads it).
 
-Nothing is stamped, so the next call builds, after a build that failed, one with
-``--full-refresh``, one that left LLM requests without labels (failed, skipped or a dry
-run: a rebuild asks them again), or one that did not write the database this command
-checks (``--database`` names it when the profile is not this project's).
+The digests are taken before dbt starts and again after it ends: a build is stamped only
+when what it read is what was there before it started. Nothing is stamped, so the next call
+builds, after a build that failed, one with ``--full-refresh``, one during which an input
+changed, one whose input could not be read before it started (the first in a target folder:
+the sources' relations come from the manifest an earlier dbt call left), one that left LLM
+requests without labels (failed, skipped or a dry run: a rebuild asks them again), or one
+that did not write the database this command checks (``--database`` names it when the
+profile is not this project's).
 """
 
 from __future__ import annotations
@@ -407,20 +411,47 @@ def _run_summary(run_results: Path) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+@dataclass(frozen=True)
+class Before:
+    """What a build was about to read, taken before dbt starts: the database's state, the
+    digests of :func:`inputs`, and the sources' relations (from the manifest an earlier dbt
+    call left in the target folder) and digest; None where it could not be read."""
+
+    database: list[Any]
+    inputs: dict[str, str]
+    relations: list[str] | None
+    sources: str | None
+
+
+def before_build(where: Layout, args: Sequence[str], environ: Mapping[str, str]) -> Before:
+    """:class:`Before` of the build about to start."""
+    relations: list[str] | None = None
+    sources = None
+    try:
+        relations = source_relations(json.loads((where.target_dir / "manifest.json").read_text()))
+        with _connect(where.database) as connection:
+            sources = sources_digest(connection, relations)
+    except Exception:  # no manifest yet, no database yet, a source unreadable: not recorded
+        pass
+    return Before(database_state(where.database), inputs(where, args, environ), relations, sources)
+
+
 def stamp_after_build(
-    where: Layout,
-    args: Sequence[str],
-    environ: Mapping[str, str],
-    database_before: list[Any],
+    where: Layout, args: Sequence[str], environ: Mapping[str, str], before: Before
 ) -> str | None:
-    """Write the stamp of the build that just succeeded; None, or why it was not written."""
+    """Write the stamp of the build that just succeeded, if what it read is what was there
+    before it started (:func:`before_build`) and still is; None, or why it was not written."""
     if any(arg in FULL_REFRESH_FLAGS for arg in args):
         return "a --full-refresh build is not recorded: the next build runs dbt"
-    if not where.database.exists() or database_state(where.database) == database_before:
+    if not where.database.exists() or database_state(where.database) == before.database:
         return (
             f"dbt did not write {where.database}: pass --database with the path of the "
             "DuckDB file your profile builds, so that the next call can check it"
         )
+    now = inputs(where, args, environ)
+    changed = [part for part, digest in now.items() if before.inputs.get(part) != digest]
+    if changed:
+        return f"not recorded: {changed[0]} changed while dbt built; the next call builds"
     try:
         manifest = json.loads((where.target_dir / "manifest.json").read_text())
         relations = source_relations(manifest)
@@ -436,13 +467,21 @@ def stamp_after_build(
             sources = sources_digest(connection, relations)
     except Exception as exc:  # anything unexpected: no stamp, the next call builds
         return f"could not record the build ({type(exc).__name__}: {exc})"
+    if before.sources is None or before.relations != relations:
+        return (
+            "not recorded: the input could not be read before this build (the first build "
+            "in this target folder, or the sources changed), so a change made while dbt "
+            "built could not be seen; the next call builds and records"
+        )
+    if sources != before.sources:
+        return "not recorded: the input changed while dbt built; the next call builds"
     stamp = {
         "version": STAMP_VERSION,
         "built_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "database_path": str(where.database),
         "database": database_state(where.database),
         "files": {path: file_state(Path(path)) for path in files},
-        "inputs": inputs(where, args, environ),
+        "inputs": now,
         "sources": {"relations": relations, "digest": sources},
         "nodes": _run_summary(where.target_dir / "run_results.json"),
     }
@@ -484,7 +523,7 @@ def build(
         return 1
     _say(f"running dbt build: {reason}")
     where.stamp.unlink(missing_ok=True)  # a build stopped midway leaves no stamp
-    database_before = database_state(where.database)
+    before = before_build(where, args, environ)
     beside = Path(sys.executable).parent / "dbt"  # the dbt of this Python's environment
     dbt = str(beside) if beside.exists() else shutil.which("dbt", path=environ.get("PATH"))
     if dbt is None:
@@ -493,7 +532,7 @@ def build(
     returncode = subprocess.call([dbt, "build", *args], env=environ)
     if returncode != 0:
         return returncode
-    not_recorded = stamp_after_build(where, args, environ, database_before)
+    not_recorded = stamp_after_build(where, args, environ, before)
     if not_recorded:
         _say(not_recorded)
     return 0

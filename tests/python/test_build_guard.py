@@ -24,7 +24,7 @@ from fake_openai import serve
 
 from text_clustering.build_guard import (
     STAMP_NAME,
-    database_state,
+    before_build,
     env_var_names,
     environment_digest,
     layout,
@@ -60,7 +60,9 @@ def guarded(work, database, source, *extra, env=None, variables=None):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """A guarded build with an LLM (a sentinel key), then the same call again."""
+    """Guarded builds with an LLM (a sentinel key) in a new target folder: the first is not
+    recorded (no manifest to read the input with before it), the second records, the third
+    finds nothing changed."""
     work = tmp_path_factory.mktemp("guard")
     project_with_overrides(work, SEED)
     source = work / "texts.parquet"
@@ -68,8 +70,9 @@ def built(tmp_path_factory):
     database = work / "guard.duckdb"
     with serve() as (url, state):
         env = {"OPENAI_API_KEY": SENTINEL_KEY, "OPENAI_BASE_URL": url}
-        first = guarded(work, database, source, env=env)
+        unrecorded = guarded(work, database, source, env=env)
         calls = state.calls
+        first = guarded(work, database, source, env=env)
         dbt_log = (work / "logs" / "dbt.log").read_text()
         second = guarded(work, database, source, env=env)
         calls_again = state.calls - calls
@@ -78,6 +81,7 @@ def built(tmp_path_factory):
         "database": database,
         "source": source,
         "env": env,
+        "unrecorded": unrecorded,
         "first": first,
         "second": second,
         "llm_calls": calls,
@@ -101,10 +105,13 @@ def check(built, *extra, env=None, variables=None):
     return result.returncode, result.stderr
 
 
-def test_the_first_build_runs_dbt_and_the_same_call_again_does_not(built):
-    first, second = built["first"], built["second"]
+def test_a_build_that_ran_dbt_is_recorded_and_the_same_call_again_does_not_start_dbt(built):
+    unrecorded, first, second = built["unrecorded"], built["first"], built["second"]
+    assert unrecorded.returncode == 0, unrecorded.stdout[-4000:] + unrecorded.stderr[-3000:]
+    assert "not recorded: the input could not be read before this build" in unrecorded.stderr
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-3000:]
     assert "running dbt build: no record of an earlier build" in first.stderr
+    assert "Completed successfully" in first.stdout and "not recorded" not in first.stderr
     assert built["llm_calls"] > 0  # the labels came from the LLM: nothing left to ask
     assert second.returncode == 0, second.stderr
     assert "nothing changed since the build of" in second.stderr
@@ -125,7 +132,8 @@ def test_nothing_secret_is_recorded(built):
         if p.is_file() and SENTINEL_KEY.encode() in p.read_bytes()
     ]
     assert leaks == []
-    assert SENTINEL_KEY not in built["first"].stderr + built["second"].stderr
+    said = [built[key].stdout + built[key].stderr for key in ("unrecorded", "first", "second")]
+    assert not any(SENTINEL_KEY in text for text in said)
 
 
 def test_logging_options_do_not_count(built):
@@ -270,7 +278,10 @@ def test_a_build_with_pending_requests_is_not_recorded(tmp_path):
     manifest = {"sources": {}, "nodes": {"m": {**model, "relation_name": "x.int_clusters_named"}}}
     (tmp_path / "target" / "manifest.json").write_text(json.dumps(manifest))
     where = layout(["--project-dir", str(tmp_path)], {"DBT_DUCKDB_PATH": str(database)})
-    said = stamp_after_build(where, [], {}, [None, False])
+    before = before_build(where, [], {})
+    with duckdb.connect(str(database)) as connection:  # the build writes the database
+        connection.sql("create table written as select 1 as x")
+    said = stamp_after_build(where, [], {}, before)
     assert said is not None and "1 clusters or topics have LLM requests" in said
     assert not where.stamp.exists()
 
@@ -300,8 +311,8 @@ def test_source_relations_are_read_as_dbt_duckdb_reads_them():
 def test_a_database_the_build_did_not_write_is_not_recorded(tmp_path):
     database = tmp_path / "checked.duckdb"
     duckdb.connect(str(database)).close()
-    before = database_state(database)
     where = layout(["--project-dir", str(tmp_path)], {"DBT_DUCKDB_PATH": str(database)})
+    before = before_build(where, [], {})
     said = stamp_after_build(where, [], {}, before)  # as if dbt wrote another file
     assert said is not None and f"dbt did not write {database}: pass --database" in said
     assert not where.stamp.exists()
@@ -340,3 +351,43 @@ def test_the_command_line_keeps_its_own_options_and_passes_the_rest_to_dbt(monke
     ]
     assert __main__.main(["build", "--database"]) == 2
     assert __main__.main(["build", "--help"]) == 0 and "--check" in capsys.readouterr().out
+
+
+def small_project(tmp_path):
+    """A database with a source table and the manifest of a build that read it."""
+    database = tmp_path / "x.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.sql("create table texts as select range as id from range(100)")
+    (tmp_path / "dbt_project.yml").write_text("name: p\n")
+    (tmp_path / "target").mkdir()
+    source = {"meta": {}, "relation_name": "x.main.texts"}
+    (tmp_path / "target" / "manifest.json").write_text(
+        json.dumps({"sources": {"source.p.s.texts": source}, "nodes": {}})
+    )
+    where = layout(["--project-dir", str(tmp_path)], {"DBT_DUCKDB_PATH": str(database)})
+    return database, where
+
+
+def test_a_build_is_recorded_only_if_its_input_did_not_change_while_dbt_built(tmp_path):
+    database, where = small_project(tmp_path)
+    before = before_build(where, [], {})
+    with duckdb.connect(str(database)) as connection:  # the build writes the database
+        connection.sql("create table written as select 1 as x")
+    assert stamp_after_build(where, [], {}, before) is None and where.stamp.exists()
+    where.stamp.unlink()
+    before = before_build(where, [], {})
+    with duckdb.connect(str(database)) as connection:  # a row arrives while dbt builds
+        connection.sql("insert into texts values (100)")
+    said = stamp_after_build(where, [], {}, before)
+    assert said is not None and "the input changed while dbt built" in said
+    assert not where.stamp.exists()
+
+
+def test_a_project_file_changed_while_dbt_built_is_not_recorded(tmp_path):
+    database, where = small_project(tmp_path)
+    before = before_build(where, [], {})
+    (tmp_path / "dbt_project.yml").write_text("name: p\nvars: {n: 2}\n")
+    with duckdb.connect(str(database)) as connection:
+        connection.sql("create table written as select 1 as x")
+    said = stamp_after_build(where, [], {}, before)
+    assert said is not None and "the dbt project's files changed while dbt built" in said
