@@ -442,11 +442,11 @@ def stamp_after_build(
     """Write the stamp of the build that just succeeded, if what it read is what was there
     before it started (:func:`before_build`) and still is; None, or why it was not written."""
     if any(arg in FULL_REFRESH_FLAGS for arg in args):
-        return "a --full-refresh build is not recorded: the next build runs dbt"
+        return "not recorded: a --full-refresh build; the next call runs dbt"
     if not where.database.exists() or database_state(where.database) == before.database:
         return (
-            f"dbt did not write {where.database}: pass --database with the path of the "
-            "DuckDB file your profile builds, so that the next call can check it"
+            f"not recorded: dbt did not write {where.database}: pass --database with the "
+            "path of the DuckDB file your profile builds, so that the next call can check it"
         )
     now = inputs(where, args, environ)
     changed = [part for part, digest in now.items() if before.inputs.get(part) != digest]
@@ -460,13 +460,13 @@ def stamp_after_build(
             pending = pending_llm_requests(connection, models)
             if pending:
                 return (
-                    f"{pending} clusters or topics have LLM requests without a final reply "
-                    "(failed, skipped or not asked): the next build runs dbt to ask them"
+                    f"not recorded: the LLM requests of {pending} cluster(s) or topic(s) have no "
+                    "final reply (failed, skipped or not asked): the next call runs dbt to ask them"
                 )
             files = written_files(connection, models)
             sources = sources_digest(connection, relations)
     except Exception as exc:  # anything unexpected: no stamp, the next call builds
-        return f"could not record the build ({type(exc).__name__}: {exc})"
+        return f"not recorded: what the build wrote could not be read ({type(exc).__name__}: {exc})"
     if before.sources is None or before.relations != relations:
         return (
             "not recorded: the input could not be read before this build (the first build "
