@@ -10,6 +10,7 @@ change (it builds nothing), undone where it can be.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -185,12 +186,19 @@ def test_a_changed_project_file_builds_again(built):
 # The tests below change what cannot be put back; the last one builds again.
 
 
-def test_a_missing_written_file_builds_again(built):
+def test_a_written_file_changed_or_gone_builds_again(built):
     stamp = json.loads((built["work"] / "target" / STAMP_NAME).read_text())
     figure = next(Path(path) for path in stamp["files"] if path.endswith(".png"))
+    written = figure.stat()
     figure.write_bytes(figure.read_bytes())  # the same bytes, written again: not the build's
     code, said = check(built)
     assert code == 1 and f"a file the build wrote changed or is gone ({figure})" in said
+    os.utime(figure, ns=(written.st_atime_ns, written.st_mtime_ns))  # as the build left it
+    assert check(built)[0] == 0
+    report = next(Path(path) for path in stamp["files"] if path.endswith("report.md"))
+    report.unlink()
+    code, said = check(built)
+    assert code == 1 and f"a file the build wrote changed or is gone ({report})" in said
 
 
 def test_a_write_to_the_database_builds_again_and_the_build_records_again(built):
