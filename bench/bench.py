@@ -65,6 +65,7 @@ PARTS = ("sizes", "incremental", "daily", "million", "throughput")
 GB = 1e9
 TARGETS = {
     "wall_vs_bertopic": 0.8,  # our cold wall <= 0.8 x BERTopic fit_transform (largest size)
+    "wall_vs_bertopic_16": 0.5,  # issue #16's cold target, the same measurement
     "peak_rss": 3 * GB,  # our cold build at the largest size
     "embedding_throughput": 2.5,  # the onnx step >= 2.5 x bare torch encode
     "embedding_cosine": 0.99,  # mean cosine between the onnx and torch vectors
@@ -72,6 +73,7 @@ TARGETS = {
     "hierarchy": 0.10,  # the hierarchy adds <= 10 % to the cold wall (largest size)
     "new_texts": 0.10,  # 1 % new texts: <= 10 % of the cold wall
     "million_rss": 6 * GB,
+    "million_rss_16": 4 * GB,  # issue #16's 1M target
 }
 WORK_DIR = WORK / "bench"
 
@@ -296,14 +298,15 @@ def verdicts(results: dict[str, Any]) -> list[list[Any]]:
         ours, bt = big["ours"], big["bertopic"]
         fit = bt.get("seconds", {}).get("fit_transform")
         r = ratio(ours.get("wall_seconds"), fit)
-        rows.append(
-            [
-                f"{big['n_texts']} texts: our cold `dbt build` wall <= 0.8 x BERTopic "
-                "fit_transform",
-                f"{secs(ours.get('wall_seconds'))} vs {secs(fit)} (x{fmt(r, 2)})",
-                r is not None and r <= TARGETS["wall_vs_bertopic"],
-            ]
-        )
+        for key, issue in (("wall_vs_bertopic", ""), ("wall_vs_bertopic_16", " (#16)")):
+            rows.append(
+                [
+                    f"{big['n_texts']} texts: our cold `dbt build` wall <= "
+                    f"{TARGETS[key]:g} x BERTopic fit_transform{issue}",
+                    f"{secs(ours.get('wall_seconds'))} vs {secs(fit)} (x{fmt(r, 2)})",
+                    r is not None and r <= TARGETS[key],
+                ]
+            )
         o, b = ours.get("scores", {}).get("nmi"), bt.get("scores", {}).get("nmi")
         rows.append(
             [
@@ -398,13 +401,14 @@ def verdicts(results: dict[str, Any]) -> list[list[Any]]:
     mil = results.get("million")
     if mil:
         rss = mil["ours"].get("peak_rss_bytes")
-        rows.append(
-            [
-                f"{mil['n_texts']} texts: our peak RSS <= 6 GB",
-                gb(rss),
-                bool(rss) and rss <= TARGETS["million_rss"],
-            ]
-        )
+        for key, issue in (("million_rss", ""), ("million_rss_16", " (#16)")):
+            rows.append(
+                [
+                    f"{mil['n_texts']} texts: our peak RSS <= {TARGETS[key] / GB:g} GB{issue}",
+                    gb(rss),
+                    bool(rss) and rss <= TARGETS[key],
+                ]
+            )
     return rows
 
 
