@@ -23,8 +23,10 @@ from conftest import REPO
 from dbt_helpers import SENTINEL_KEY, dbt_command, project_with_overrides
 from fake_openai import serve
 
+from text_clustering import build_guard
 from text_clustering.build_guard import (
     STAMP_NAME,
+    Seen,
     before_build,
     env_var_names,
     environment_digest,
@@ -34,6 +36,7 @@ from text_clustering.build_guard import (
     significant_args,
     source_relations,
     stamp_after_build,
+    why_build,
 )
 
 SEED = "override_id,action,level,cluster_id,into_cluster_id,text_id,label,note\n"
@@ -402,3 +405,33 @@ def test_a_project_file_changed_while_dbt_built_is_not_recorded(tmp_path):
         connection.sql("create table written as select 1 as x")
     said = stamp_after_build(where, [], {}, before)
     assert said is not None and "the dbt project's files changed while dbt built" in said
+
+
+def test_a_build_reuses_the_digests_the_check_before_it_computed(tmp_path, monkeypatch):
+    database, where = small_project(tmp_path)
+    parquet = tmp_path / "texts.parquet"  # an input file, read as dbt-duckdb reads it
+    pq.write_table(pa.table({"id": list(range(100))}), parquet)
+    source = {"meta": {"external_location": str(parquet)}, "relation_name": "x.main.t"}
+    manifest = {"sources": {"source.p.s.t": source}, "nodes": {}}
+    (where.target_dir / "manifest.json").write_text(json.dumps(manifest))
+    before = before_build(where, [], {})
+    with duckdb.connect(str(database)) as connection:  # the build writes the database
+        connection.sql("create table written as select 1 as x")
+    assert stamp_after_build(where, [], {}, before) is None
+    pq.write_table(pa.table({"id": list(range(101))}), parquet)  # new input: builds
+    seen = Seen()
+    assert why_build(where, [], {}, seen) == "the input (the project's sources) changed"
+    relations = source_relations(manifest)
+    assert seen.inputs and seen.sources and seen.relations == relations
+    calls = []
+    for name in ("inputs", "sources_digest"):
+        real = getattr(build_guard, name)
+        monkeypatch.setattr(
+            build_guard, name, lambda *a, real=real, name=name: calls.append(name) or real(*a)
+        )
+    reused = before_build(where, [], {}, seen)
+    assert calls == [] and (reused.inputs, reused.sources) == (seen.inputs, seen.sources)
+    # what the check did not compute, or computed for other relations, is computed
+    fresh = before_build(where, [], {}, Seen(relations=["'other.parquet'"], sources="stale"))
+    assert calls == ["sources_digest", "inputs"]
+    assert (fresh.inputs, fresh.sources, fresh.relations) == (seen.inputs, seen.sources, relations)
