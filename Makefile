@@ -82,7 +82,7 @@ clean:
 # Benchmark and evaluation harness (bench/README.md): BERTopic in its own venv, reference
 # corpora from Debian packages (English package descriptions, WordNet, fortunes).
 BENCH_VENV := bench/.venv-bertopic
-.PHONY: bench-setup bench bench-maps bench-demo bench-epochs bench-fit bench-floor eval
+.PHONY: bench-setup bench bench-maps bench-demo bench-epochs bench-fit bench-floor bench-timeline eval
 
 $(BENCH_VENV)/.installed: bench/requirements-bertopic.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
@@ -121,6 +121,11 @@ bench-fit: bench-setup
 # models and tests do nothing (bench/results/dbt_floor.*).
 bench-floor: bench-setup
 	PYTHONPATH=$(CURDIR)/src $(BIN)/python bench/dbt_floor.py
+
+# Where a 100k cold build's wall goes and how many cores each phase and model keeps busy
+# (bench/results/timeline.{md,json}).
+bench-timeline: bench-setup
+	PYTHONPATH=$(CURDIR)/src $(BIN)/python bench/timeline.py
 
 # The interactive map at 10k and 100k points in headless Chromium: file size, load, redraw
 # (bench/results/maps.{md,json}).
