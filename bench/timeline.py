@@ -24,10 +24,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS, WORK, log, read_json, write_report
+from common import RESULTS, WORK, read_json, write_report
 from embed import input_file
 from epochs import study_head
-from report import fmt, machine, secs, table
+from report import fmt, publish, secs, table
 from run_ours import run_pipeline
 
 WORK_DIR = WORK / "timeline"
@@ -228,10 +228,7 @@ def main() -> None:
     if args.render:
         write_report(args.output, read_json(args.output.with_suffix(".json")), markdown)
         return
-    results = {"run": study(args.size), "machine": machine()}
-    results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    write_report(args.output, results, markdown)
-    log(f"timeline: wrote {args.output.with_suffix('.md')}")
+    publish(args.output, {"run": study(args.size)}, markdown, "timeline")
 
 
 if __name__ == "__main__":
