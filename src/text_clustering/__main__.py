@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from .build_guard import DEFAULT_DATABASE  # the profile's default path
+from .build_inputs import DEFAULT_DATABASE  # the profile's default path
 
 METRICS_SHOWN = ("noise_share", "silhouette", "nmi", "ari", "purity")
 

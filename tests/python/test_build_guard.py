@@ -24,10 +24,9 @@ from dbt_helpers import SENTINEL_KEY, dbt_command, project_with_overrides
 from fake_openai import serve
 
 from text_clustering import build_guard
-from text_clustering.build_guard import (
+from text_clustering.build_guard import Seen, before_build, stamp_after_build, why_build
+from text_clustering.build_inputs import (
     STAMP_NAME,
-    Seen,
-    before_build,
     env_var_names,
     environment_digest,
     layout,
@@ -35,8 +34,6 @@ from text_clustering.build_guard import (
     project_files,
     significant_args,
     source_relations,
-    stamp_after_build,
-    why_build,
 )
 
 SEED = "override_id,action,level,cluster_id,into_cluster_id,text_id,label,note\n"
