@@ -174,6 +174,13 @@ def run_pipeline(
     return result
 
 
+def node_kind_and_name(unique_id: str) -> tuple[str, str]:
+    """``("model", "int_texts_projected")`` from dbt's ``model.text_clustering.int_texts_projected``
+    (a test's name keeps its hash suffix)."""
+    kind, _, rest = unique_id.partition(".")
+    return kind, rest.split(".", 1)[1] if "." in rest else rest
+
+
 def run_results(path: Path) -> dict[str, Any]:
     """Per-model execution seconds, test totals and dbt's elapsed time of the nodes
     (models and tests, which run side by side on the profile's threads) from
@@ -185,8 +192,7 @@ def run_results(path: Path) -> dict[str, Any]:
     statuses: dict[str, str] = {}
     tests = {"count": 0, "seconds": 0.0, "not_passed": []}
     for item in data["results"]:
-        kind, _, rest = item["unique_id"].partition(".")
-        name = rest.split(".", 1)[1] if "." in rest else rest
+        kind, name = node_kind_and_name(item["unique_id"])
         if kind == "model":
             models[name] = float(item["execution_time"])
             statuses[name] = item["status"]

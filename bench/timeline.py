@@ -28,7 +28,7 @@ from common import RESULTS, WORK, read_json, write_report
 from embed import input_file
 from epochs import study_head
 from report import fmt, publish, secs, table
-from run_ours import run_pipeline
+from run_ours import node_kind_and_name, run_pipeline
 
 WORK_DIR = WORK / "timeline"
 SAMPLE_SECONDS = 0.2
@@ -84,11 +84,11 @@ def node_times(run_results: Path) -> list[dict[str, Any]]:
         timing = {t["name"]: t for t in result["timing"]}
         if "compile" not in timing or "execute" not in timing:
             continue
-        kind, _, rest = result["unique_id"].partition(".")
+        kind, name = node_kind_and_name(result["unique_id"])
         nodes.append(
             {
                 "kind": kind,
-                "name": rest.split(".")[1] if "." in rest else rest,
+                "name": name,
                 "start": _epoch(timing["compile"]["started_at"]),
                 "end": _epoch(timing["execute"]["completed_at"]),
             }
