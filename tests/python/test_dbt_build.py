@@ -168,6 +168,22 @@ def test_file_build_types_are_the_contract(file_build):
     assert embedded == [("FLOAT[384]",)]
 
 
+def test_vectors_are_stored_without_float_compression(file_build):
+    # the on-run-start hook (macros/float_storage.sql): ALP saved no space on embeddings
+    # and cost time to write and read them; the texts keep their compression
+    _, database, _, _ = file_build
+    storage = query(
+        database,
+        "select table_name, segment_type, compression from (select 'int_texts_embedded' as "
+        "table_name, * from pragma_storage_info('int_texts_embedded') union all select "
+        "'int_embedding_cache', * from pragma_storage_info('int_embedding_cache')) "
+        "where segment_type in ('FLOAT', 'VARCHAR') group by all",
+    )
+    floats = {(t, c) for t, kind, c in storage if kind == "FLOAT"}
+    assert floats and not any(c.startswith("ALP") for _, c in floats), floats
+    assert {c for _, kind, c in storage if kind == "VARCHAR"} != {"Uncompressed"}
+
+
 def test_texts_without_words_are_kept_as_noise_with_the_default_label(file_build):
     _, database, _, _ = file_build
     rows = query(
