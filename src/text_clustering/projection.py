@@ -19,7 +19,7 @@ import numpy as np
 
 from ._numba import cached_jit
 from .errors import ConfigError
-from .knn import ExactKNN, exact_knn
+from .knn import ExactKNN, exact_knn, one_blas_thread
 from .log import log
 
 COPY_DISTANCE = 1e-6
@@ -118,7 +118,10 @@ class UMAPProjector:
 
     def _layout(self, vectors: np.ndarray, graph: Graph) -> np.ndarray:
         """UMAP's layout from the graph (one thread: a fixed ``random_state`` makes
-        umap-learn's optimisation single-threaded)."""
+        umap-learn's optimisation single-threaded; its BLAS calls, the spectral start's,
+        on one thread too (:func:`~text_clustering.knn.one_blas_thread`), so the layout is
+        the same whatever var n_threads, in a dbt model's thread or Spark's driver, and
+        whether a search runs beside it)."""
         start = time.perf_counter()
         distances, indices = graph
         n = vectors.shape[0]
@@ -136,7 +139,7 @@ class UMAPProjector:
                 n_epochs=epochs,
                 precomputed_knn=(indices, distances, None),
             )
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), one_blas_thread():
                 # "no search index: transform() unavailable" and "n_jobs overridden": expected.
                 warnings.simplefilter("ignore", UserWarning)
                 points = reducer.fit_transform(vectors).astype(np.float32)
@@ -155,14 +158,15 @@ def layout_epochs(n_fit: int) -> int:
 
 def knn_graph(vectors: np.ndarray, n_neighbors: int, *, metric: str = "cosine") -> Graph:
     """The exact ``min(n_neighbors, n - 1)``-NN graph of the rows: ``(distances, indices)``."""
-    from .runtime import import_torch
+    from .runtime import threads_in_use
 
     start = time.perf_counter()
     k = min(n_neighbors, vectors.shape[0] - 1)
-    graph = exact_knn(vectors, k, metric=metric)
+    threads = threads_in_use()
+    graph = exact_knn(vectors, k, metric=metric, threads=threads)
     log(
         f"projection: exact {k}-NN graph of {vectors.shape[0]} texts in "
-        f"{time.perf_counter() - start:.1f}s ({import_torch().get_num_threads()} threads)"
+        f"{time.perf_counter() - start:.1f}s ({threads} threads)"
     )
     return graph
 

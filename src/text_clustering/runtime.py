@@ -2,12 +2,14 @@
 
 The threads are set by the project (var ``n_threads``), not by luck.
 
-torch (embedding, exact kNN) and the BLAS/OpenMP pools behind NumPy and scikit-learn each
-default to every core they see, which on a shared host or a container with a CPU quota can
-mean oversubscription. :func:`use_threads` sets all of them to one number per model run;
-torch is imported only by the steps that need it (:func:`import_torch`, ~1.5 s), so a
-rebuild with nothing to embed or project does not load it. :func:`avoid_hugepage_stalls`
-keeps NumPy's large arrays off transparent huge pages where the kernel would stall on them;
+torch (the torch embedding backend) and the BLAS/OpenMP pools behind NumPy (the exact kNN)
+and scikit-learn each default to every core they see, which on a shared host or a container
+with a CPU quota can mean oversubscription. :func:`use_threads` sets all of them to one
+number per model run (the kNN runs that many workers of one BLAS thread each); torch is
+imported only by the step that needs it (:func:`import_torch`, ~1.5 s), so a build whose
+texts are embedded with onnx or bring their own vectors does not load it.
+:func:`avoid_hugepage_stalls` keeps NumPy's large arrays off transparent huge pages where
+the kernel would stall on them;
 :func:`freeze_collector` keeps Python's cycle collector from rescanning what dbt loaded.
 """
 

@@ -156,9 +156,9 @@ def test_only_max_fit_rows_are_fitted_and_the_rest_is_projected_near_its_group()
 
 
 def test_texts_outside_the_fit_are_placed_by_transform_while_umap_lays_out_the_fit():
-    # the rest's neighbours are searched on a second thread during the UMAP layout (with
-    # one torch thread fewer): the positions must be what transform() gives on the finished
-    # fit, up to the float rounding of another thread count
+    # the rest's neighbours are searched on a second thread during the UMAP layout: the
+    # positions must be what transform() gives on the finished fit, up to the float
+    # rounding of other block sizes
     x, _ = gaussian_groups(n_per_group=40)
     con = duckdb.connect()
     out = project_incremental(con, embedded_relation(con, x), None, SETTINGS, batch_size=7)
@@ -304,6 +304,80 @@ def test_self_knn_lists_each_point_first_even_among_duplicates():
     np.testing.assert_array_equal(indices[:, 0], np.arange(6))
     np.testing.assert_array_equal(indices[:, 1], [1, 0, 3, 2, 5, 4])
     np.testing.assert_allclose(distances, 0, atol=1e-6)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_exact_knn_gives_the_same_bits_on_any_number_of_workers(metric):
+    # every block's product runs on one BLAS thread, whichever worker takes it
+    x = np.random.default_rng(8).normal(size=(700, 24)).astype(np.float32)
+    one = exact_knn(x, 9, metric=metric, block=64, threads=1)
+    for threads in (2, 3):
+        many = exact_knn(x, 9, metric=metric, block=64, threads=threads)
+        np.testing.assert_array_equal(many[0], one[0])
+        np.testing.assert_array_equal(many[1], one[1])
+
+
+def test_exact_knn_holds_blas_to_one_thread_on_any_thread():
+    # dbt runs each model on a thread of its own, and threadpoolctl's limits act on OpenBLAS
+    # only in the thread that set one first: the kNN must not depend on it (its products'
+    # bits depend on BLAS's threads); the graph was once 2 ulps off in a dbt build
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import ThreadpoolController
+
+    from text_clustering.knn import one_blas_thread
+
+    x = np.random.default_rng(9).normal(size=(2000, 64)).astype(np.float32)
+    blas = ThreadpoolController().select(user_api="blas").lib_controllers
+    before = [library.get_num_threads() for library in blas]
+    with one_blas_thread():
+        assert all(library.get_num_threads() == 1 for library in blas)
+        expected = exact_knn(x, 8, block=256, threads=1)
+    assert [library.get_num_threads() for library in blas] == before  # restored
+    owner = ThreadPoolExecutor(1)  # a thread that takes threadpoolctl's control, as dbt's do
+    owner.submit(lambda: __import__("threadpoolctl").threadpool_limits(limits=2)).result()
+    try:
+        found = {}
+        worker = threading.Thread(target=lambda: found.update(g=exact_knn(x, 8, block=256)))
+        worker.start()
+        worker.join()
+    finally:
+        owner.shutdown()
+    np.testing.assert_array_equal(found["g"][0], expected[0])
+    np.testing.assert_array_equal(found["g"][1], expected[1])
+
+
+def test_equal_scores_are_listed_by_column_the_same_every_time():
+    from text_clustering.knn import ExactKNN
+
+    reference = np.tile(np.eye(4, dtype=np.float32), (50, 1))  # rows 0, 4, 8, ... alike
+    for group in (1, 4, 64):
+        index = ExactKNN(reference, block=16, group=group)
+        distances, indices = index.query(reference[:3], 5)
+        np.testing.assert_allclose(distances, 0, atol=1e-6)
+        assert (indices % 4 == np.arange(3)[:, None]).all()  # the row's 50 equals
+        assert (np.diff(indices, axis=1) > 0).all()  # in column order
+        again = index.query(reference[:3], 5)[1]
+        np.testing.assert_array_equal(again, indices)
+
+
+def test_the_projection_does_not_load_torch():
+    # the exact kNN is NumPy's: a build whose vectors are given or embedded with onnx never
+    # pays torch's import (~1.5-2.4 s on one core)
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np; from text_clustering.projection import UMAPProjector; "
+        "x = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32); "
+        "p = UMAPProjector(n_neighbors=5).fit(x[:40]); p.transform(x[40:]); "
+        "print('torch' in sys.modules)"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "False"
 
 
 def test_embeddings_reader_returns_the_rows_asked_for_in_their_order():

@@ -25,10 +25,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..config import read_bool, read_float, read_int, read_optional_int, read_str
-from ..knn import ExactKNN
+from ..knn import ExactKNN, one_blas_thread
 from ..log import log, progress
 from ..projection import UMAPProjector, knn_graph, needs_pca
-from ..runtime import use_threads
+from ..runtime import threads_in_use, use_threads
 from ..vectors import read_arrow, to_arrow, to_numpy
 from .reuse import read_previous
 
@@ -141,7 +141,7 @@ def project_incremental(
     projector = UMAPProjector(**settings.umap_params())
     if needs_pca(fit_vectors):
         projector.fit(fit_vectors)
-        found = search.run()
+        found = search.run(threads_in_use())
     else:
         found = _search_during_layout(projector, fit_vectors, search)
     parts = [_rows(fit_ids_sorted, projector.embedding_, FIT)]
@@ -215,7 +215,9 @@ def _extend_fit(
             fit_vectors, to_numpy(fit_rows, "projection"), **settings.umap_params()
         )
         search = _NeighbourSearch(connection, embedded, new_ids, fit_vectors, settings, batch_size)
-        parts += [_rows(ids, projector.place(d, i), NEW) for ids, d, i in search.run()]
+        parts += [
+            _rows(ids, projector.place(d, i), NEW) for ids, d, i in search.run(threads_in_use())
+        ]
     return _finish(index, parts, previous["fit_id"][0].as_py(), settings)
 
 
@@ -270,9 +272,12 @@ class _NeighbourSearch:
         """``(ids, distances, indices)`` per batch, in the order of ``ids``."""
         return [self._found[number] for number in sorted(self._found)]
 
-    def run(self) -> Found:
-        """Search every batch on this thread; the :meth:`results`."""
-        self.work()
+    def run(self, threads: int = 1) -> Found:
+        """Search every batch on ``threads`` workers, each product on one BLAS thread (the
+        same result as one worker); the :meth:`results`."""
+        with one_blas_thread(), ThreadPoolExecutor(threads, "search") as pool:
+            for worker in [pool.submit(self.work) for _ in range(threads)]:
+                worker.result()
         return self.results()
 
 
@@ -283,30 +288,23 @@ def _search_during_layout(
 
     The graph is computed first on every thread; the layout then runs on one core (fixed
     ``random_state``), so one worker searches alongside it, and once it is done as many
-    workers as threads. Every worker's matrix products use one thread: a batch's result is
+    workers as threads. Every matrix product uses one BLAS thread: a batch's result is
     then the same whichever worker took it and whenever the layout finished
-    (deterministic). torch, DuckDB and the layout's epochs (numba code compiled with
+    (deterministic). NumPy's BLAS, DuckDB and the layout's epochs (numba code compiled with
     ``nogil``: :mod:`text_clustering._numba`) release the GIL.
     """
-    from ..runtime import import_torch
-
     graph = knn_graph(fit_vectors, projector.n_neighbors, metric=projector.metric)
-    torch = import_torch()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="transform") as pool:
-            workers = [pool.submit(search.work)]
-            try:
-                projector.fit(fit_vectors, graph=graph)
-            except BaseException:
-                search.stop = True  # the worker returns after its batch
-                raise
-            workers += [pool.submit(search.work) for _ in range(threads - 1)]
-            for worker in workers:
-                worker.result()
-    finally:
-        torch.set_num_threads(threads)
+    threads = threads_in_use()
+    with one_blas_thread(), ThreadPoolExecutor(threads, "transform") as pool:
+        workers = [pool.submit(search.work)]
+        try:
+            projector.fit(fit_vectors, graph=graph)
+        except BaseException:
+            search.stop = True  # the worker returns after its batch
+            raise
+        workers += [pool.submit(search.work) for _ in range(threads - 1)]
+        for worker in workers:
+            worker.result()
     return search.results()
 
 
