@@ -128,3 +128,14 @@ def database_held(database: Path, *, read_only: bool = False) -> Iterator[None]:
     finally:
         holder.kill()
         holder.wait()
+
+
+def python_output(code: str) -> str:
+    """What ``python -c code`` prints, in a fresh interpreter (what it imports is its own)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()

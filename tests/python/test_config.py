@@ -50,8 +50,7 @@ def test_read_str_and_unset_values():
 
 
 def test_the_package_exports_its_names_and_imports_heavy_modules_only_on_use():
-    import subprocess
-    import sys
+    from dbt_helpers import python_output
 
     import text_clustering
 
@@ -66,10 +65,7 @@ def test_the_package_exports_its_names_and_imports_heavy_modules_only_on_use():
         "print(sorted(m for m in ('sklearn', 'torch', 'umap', 'matplotlib', 'scipy.spatial') "
         "if m in sys.modules))"
     )
-    loaded = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert loaded == "[]"
+    assert python_output(code) == "[]"
 
 
 def test_every_model_uses_the_one_public_api_and_stays_thin():

@@ -365,8 +365,7 @@ def test_equal_scores_are_listed_by_column_the_same_every_time():
 def test_the_projection_does_not_load_torch():
     # the exact kNN is NumPy's: a build whose vectors are given or embedded with onnx never
     # pays torch's import (~1.5-2.4 s on one core)
-    import subprocess
-    import sys
+    from dbt_helpers import python_output
 
     code = (
         "import sys, numpy as np; from text_clustering.projection import UMAPProjector; "
@@ -374,10 +373,7 @@ def test_the_projection_does_not_load_torch():
         "p = UMAPProjector(n_neighbors=5).fit(x[:40]); p.transform(x[40:]); "
         "print('torch' in sys.modules)"
     )
-    loaded = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert loaded == "False"
+    assert python_output(code) == "False"
 
 
 def test_embeddings_reader_returns_the_rows_asked_for_in_their_order():

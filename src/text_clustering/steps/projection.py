@@ -141,7 +141,7 @@ def project_incremental(
     projector = UMAPProjector(**settings.umap_params())
     if needs_pca(fit_vectors):
         projector.fit(fit_vectors)
-        found = search.run(threads_in_use())
+        found = search.run()
     else:
         found = _search_during_layout(projector, fit_vectors, search)
     parts = [_rows(fit_ids_sorted, projector.embedding_, FIT)]
@@ -215,9 +215,7 @@ def _extend_fit(
             fit_vectors, to_numpy(fit_rows, "projection"), **settings.umap_params()
         )
         search = _NeighbourSearch(connection, embedded, new_ids, fit_vectors, settings, batch_size)
-        parts += [
-            _rows(ids, projector.place(d, i), NEW) for ids, d, i in search.run(threads_in_use())
-        ]
+        parts += [_rows(ids, projector.place(d, i), NEW) for ids, d, i in search.run()]
     return _finish(index, parts, previous["fit_id"][0].as_py(), settings)
 
 
@@ -272,9 +270,10 @@ class _NeighbourSearch:
         """``(ids, distances, indices)`` per batch, in the order of ``ids``."""
         return [self._found[number] for number in sorted(self._found)]
 
-    def run(self, threads: int = 1) -> Found:
-        """Search every batch on ``threads`` workers, each product on one BLAS thread (the
-        same result as one worker); the :meth:`results`."""
+    def run(self) -> Found:
+        """Search every batch on as many workers as threads, each product on one BLAS thread
+        (the same result as one worker); the :meth:`results`."""
+        threads = threads_in_use()
         with one_blas_thread(), ThreadPoolExecutor(threads, "search") as pool:
             for worker in [pool.submit(self.work) for _ in range(threads)]:
                 worker.result()
