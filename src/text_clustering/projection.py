@@ -126,9 +126,8 @@ class UMAPProjector:
         distances, indices = graph
         n = vectors.shape[0]
         epochs = self.n_epochs or layout_epochs(n)
-        with cached_jit():
-            import umap  # imported here: numba's cache must be set up first
-
+        umap = import_umap()
+        with cached_jit():  # umap-learn also compiles code when called
             reducer = umap.UMAP(
                 n_components=2,
                 n_neighbors=indices.shape[1],
@@ -146,6 +145,15 @@ class UMAPProjector:
         elapsed = time.perf_counter() - start
         log(f"projected {n}/{n} texts with UMAP; layout ({epochs} epochs) in {elapsed:.1f}s")
         return points
+
+
+def import_umap() -> Any:
+    """``umap`` (umap-learn), imported with numba's cache set up (:func:`cached_jit`); with it
+    scikit-learn, SciPy and numba (~3.5 s on one core of this project's hosts)."""
+    with cached_jit():
+        import umap
+
+    return umap
 
 
 def layout_epochs(n_fit: int) -> int:

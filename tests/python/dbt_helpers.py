@@ -130,12 +130,13 @@ def database_held(database: Path, *, read_only: bool = False) -> Iterator[None]:
         holder.wait()
 
 
-def python_output(code: str) -> str:
-    """What ``python -c code`` prints, in a fresh interpreter (what it imports is its own)."""
+def python_output(code: str, timeout: float = 300) -> str:
+    """What ``python -c code`` prints, in a fresh interpreter (what it imports is its own);
+    a hang fails after ``timeout`` seconds."""
     import subprocess
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=timeout
     )
     return result.stdout.strip()

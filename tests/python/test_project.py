@@ -376,6 +376,40 @@ def test_the_projection_does_not_load_torch():
     assert python_output(code) == "False"
 
 
+def test_umap_preloaded_on_a_thread_serves_the_fit_without_a_second_import():
+    # the embedding step starts it on a first build; a fit that comes while it still runs
+    # waits for it (Python's import lock), one that comes later finds umap imported
+    from dbt_helpers import python_output
+
+    code = (
+        "import sys, numpy as np; from text_clustering.steps.projection import preload_layout; "
+        "from text_clustering.projection import UMAPProjector; "
+        "thread = preload_layout(); print(thread is not None, preload_layout() is None); "
+        "x = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32); "
+        "fitted = UMAPProjector(n_neighbors=5).fit(x); thread.join(); "
+        "print(fitted.method_, 'umap' in sys.modules, preload_layout() is None)"
+    )
+    assert python_output(code, timeout=120).split() == ["True", "True", "umap", "True", "True"]
+
+
+def test_the_embedding_step_preloads_umap_on_a_first_build_only(monkeypatch):
+    from text_clustering.steps import embedding
+
+    calls = []
+    monkeypatch.setattr(embedding, "preload_layout", lambda: calls.append(1))
+    con = duckdb.connect()
+    texts = con.sql(
+        "select 'a' as text_id, 1 as source_row, true as is_embeddable, 'hello' as text"
+    )
+    vectors = con.sql("select 1 as source_row, [1.0, 2.0]::float[] as precomputed_embedding")
+    config = {"embedding_model": "m", "embedding_column": "vector"}
+    first = embedding.embedded_texts(con, None, texts, None, vectors, config)
+    first.create("embedded")
+    assert calls == [1]
+    embedding.embedded_texts(con, "embedded", texts, None, vectors, config)
+    assert calls == [1]  # a rebuild mostly reuses the fit: nothing preloaded
+
+
 def test_embeddings_reader_returns_the_rows_asked_for_in_their_order():
     con = duckdb.connect()
     embedded = con.sql(

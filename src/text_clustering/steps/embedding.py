@@ -18,6 +18,7 @@ from ..onnx_backend import FORMAT
 from ..redact import check_classes
 from ..runtime import use_threads
 from ..vectors import read_arrow, to_numpy
+from .projection import preload_layout
 
 CACHE_SCHEMA = pa.schema(
     [
@@ -117,6 +118,8 @@ def embedded_texts(
     assert model_name is not None
     own = read_str("embedding_column", config.get("embedding_column"), required=False)
     texts = texts.filter("is_embeddable")
+    if this is None:  # a first (or full-refresh) build: the projection fits UMAP next
+        preload_layout()
     if own:
         own_vectors = own_vectors.select("source_row, precomputed_embedding as embedding")
         vectors = texts.join(own_vectors, "source_row").select("text_id, embedding")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -27,7 +28,7 @@ import pyarrow.compute as pc
 from ..config import read_bool, read_float, read_int, read_optional_int, read_str
 from ..knn import ExactKNN, one_blas_thread
 from ..log import log, progress
-from ..projection import UMAPProjector, knn_graph, needs_pca
+from ..projection import UMAPProjector, import_umap, knn_graph, needs_pca
 from ..runtime import threads_in_use, use_threads
 from ..vectors import read_arrow, to_arrow, to_numpy
 from .reuse import read_previous
@@ -106,6 +107,37 @@ def project_texts(connection: Any, this: Any, embedded: Any, config: Mapping[str
         refit=read_bool("refit", config.get("refit")),
         refit_new_share=read_float("refit_new_share", config.get("refit_new_share"), minimum=0.0),
     )
+
+
+def preload_layout() -> threading.Thread | None:
+    """Import umap-learn (with scikit-learn, SciPy and numba's cached code: ~3.5 s on one
+    core) on a background thread, for a fit about to come: the embedding step calls it on a
+    first build, whose projection then fits UMAP. Those steps mostly wait on DuckDB (one
+    core or less), so the import takes an idle core there instead of the layout's, which
+    runs one core from the graph to its end (docs/performance.md). The fit's own import
+    waits for this one if it is still running (:func:`~text_clustering._numba.cached_jit`'s
+    lock); a failure here is left for that import to report. None when umap is imported or
+    being imported."""
+    global _preloading
+    with _preload_lock:
+        if _preloading is not None or "umap" in sys.modules:
+            return None
+        _preloading = threading.Thread(target=_import_quietly, name="preload-umap")
+    _preloading.start()
+    return _preloading
+
+
+def _import_quietly() -> None:
+    start = time.perf_counter()
+    try:
+        import_umap()
+    except Exception:  # the fit's own import raises it where it is needed
+        return
+    log(f"projection: umap-learn imported ahead of the fit in {time.perf_counter() - start:.1f}s")
+
+
+_preload_lock = threading.Lock()
+_preloading: threading.Thread | None = None
 
 
 def project_incremental(
