@@ -27,11 +27,11 @@ COPY_DISTANCE = 1e-6
 # at random); the first two principal components are used instead.
 MIN_UMAP_ROWS = 8
 # Layout epochs when var n_epochs is null (:func:`layout_epochs`): umap-learn's 500 up to
-# 10,000 fitted texts and 200 above, but above 20,000 texts no more than 4 million
-# text-epochs (the layout's time), down to 100 epochs from 40,000 texts, where the layout
-# scored the same as with 200 (docs/performance.md).
+# 10,000 fitted texts and 200 up to 20,000, then 10 fewer per 1,000 more texts down to 100
+# from 30,000 (the default fit of a large table), where 100 scored the same as more
+# (docs/performance.md).
 SMALL_FIT_ROWS, SMALL_FIT_EPOCHS, FIT_EPOCHS, MIN_FIT_EPOCHS = 10_000, 500, 200, 100
-EPOCH_BUDGET = 4_000_000
+FULL_EPOCH_ROWS, ROWS_PER_EPOCH = 20_000, 100
 Graph = tuple[np.ndarray, np.ndarray]  # (distances, indices), nearest first
 
 
@@ -158,10 +158,11 @@ def import_umap() -> Any:
 
 def layout_epochs(n_fit: int) -> int:
     """UMAP layout epochs for ``n_fit`` fitted texts when var n_epochs is null: 500 up to
-    10,000, then 200 until the budget of 4 million text-epochs, then fewer, >= 100."""
+    10,000, 200 up to 20,000, then one fewer per 100 more texts, 100 from 30,000."""
     if n_fit <= SMALL_FIT_ROWS:
         return SMALL_FIT_EPOCHS
-    return max(MIN_FIT_EPOCHS, min(FIT_EPOCHS, EPOCH_BUDGET // n_fit))
+    fewer = max(0, n_fit - FULL_EPOCH_ROWS) // ROWS_PER_EPOCH
+    return max(MIN_FIT_EPOCHS, FIT_EPOCHS - fewer)
 
 
 def knn_graph(vectors: np.ndarray, n_neighbors: int, *, metric: str = "cosine") -> Graph:

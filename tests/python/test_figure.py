@@ -15,6 +15,28 @@ def test_png_is_written(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
 
 
+def test_the_png_is_drawn_once_and_is_what_savefig_draws_after_its_hidden_pass(
+    tmp_path, monkeypatch
+):
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(400, 2)).astype(np.float32)
+    labels = (points[:, 0] > 0).astype(np.int32)
+    names = {0: "left", 1: "right"}
+    fig, _ = draw_cluster_figure(points, labels, names)  # savefig as matplotlib does it
+    assert fig.get_layout_engine() is not None  # tight_layout leaves one: a hidden pass
+    fig.savefig(tmp_path / "twice.png", dpi=150)
+    plt.close(fig)
+    draws = []
+    real_draw = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda self, r: draws.append(1) or real_draw(self, r))
+    path = save_cluster_figure(points, labels, names, tmp_path / "once.png")
+    assert len(draws) == 1
+    assert path.read_bytes() == (tmp_path / "twice.png").read_bytes()
+
+
 def test_figure_summary_skips_texts_without_projection(tmp_path):
     texts = pa.table(
         {

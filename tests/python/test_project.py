@@ -69,13 +69,13 @@ def test_bad_n_neighbors_is_named_when_fitted():
         projector.fit(np.zeros((10, 3), dtype=np.float32))
 
 
-def test_layout_epochs_follow_umap_learn_up_to_20k_texts_then_a_budget_down_to_100():
+def test_layout_epochs_follow_umap_learn_up_to_20k_texts_then_fall_to_100_at_30k():
     from text_clustering.projection import layout_epochs
 
     assert [layout_epochs(n) for n in (8, 10_000)] == [500, 500]
-    assert [layout_epochs(n) for n in (10_001, 20_000)] == [200, 200]
-    assert layout_epochs(25_000) == 160  # 4 million text-epochs
-    assert [layout_epochs(n) for n in (40_000, 50_000, 1_000_000)] == [100, 100, 100]
+    assert [layout_epochs(n) for n in (10_001, 20_000, 20_099)] == [200, 200, 200]
+    assert [layout_epochs(n) for n in (20_100, 25_000, 29_999)] == [199, 150, 101]
+    assert [layout_epochs(n) for n in (30_000, 50_000, 1_000_000)] == [100, 100, 100]
 
 
 def test_n_epochs_is_passed_to_the_layout_and_a_bad_one_is_named(capsys):
