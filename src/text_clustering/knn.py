@@ -133,10 +133,8 @@ def one_blas_thread() -> Iterator[None]:
     and shared, so that concurrent callers never restore a count under another's products:
     a product's bits depend on the threads it ran on, and the kNN must not."""
     global _BLAS_USERS
-    from threadpoolctl import ThreadpoolController
-
     with _BLAS_LOCK:
-        for library in ThreadpoolController().select(user_api="blas").lib_controllers:
+        for library in _blas_libraries():
             if library.filepath not in _BLAS_SAVED:  # also one loaded since the first entry
                 _BLAS_SAVED[library.filepath] = (library, library.get_num_threads())
                 _set_threads(library, 1)
@@ -150,6 +148,25 @@ def one_blas_thread() -> Iterator[None]:
                 for library, threads in _BLAS_SAVED.values():
                     _set_threads(library, threads)
                 _BLAS_SAVED.clear()
+
+
+def set_blas_threads(threads: int) -> None:
+    """Every BLAS library loaded to ``threads`` threads, from any thread (threadpoolctl's
+    limits reach OpenBLAS only from the thread that set one first, and dbt runs each model
+    on its own). Inside a :func:`one_blas_thread` section (any caller's) the libraries stay
+    on one thread and get ``threads`` when the last caller leaves it."""
+    with _BLAS_LOCK:
+        for library in _blas_libraries():
+            if library.filepath in _BLAS_SAVED:
+                _BLAS_SAVED[library.filepath] = (library, threads)
+            else:
+                _set_threads(library, threads)
+
+
+def _blas_libraries() -> list[Any]:
+    from threadpoolctl import ThreadpoolController
+
+    return list(ThreadpoolController().select(user_api="blas").lib_controllers)
 
 
 def _set_threads(library: Any, threads: int) -> None:

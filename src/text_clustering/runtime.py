@@ -43,7 +43,10 @@ def use_threads(n_threads: int | None) -> int:
     n = n_threads or available or os.cpu_count() or 1
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(limits=n)
+    from .knn import set_blas_threads
+
+    set_blas_threads(n)  # threadpoolctl's own reach OpenBLAS from one thread only
+    threadpool_limits(limits=n, user_api="openmp")
     _threads = n
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)

@@ -129,3 +129,38 @@ def test_the_collector_is_frozen_only_in_dbts_own_process_or_when_asked(
     assert freeze_collector() is frozen
     assert (gc.get_freeze_count() > 0) is frozen
     assert exit_hooks == ([gc.freeze] if frozen else [])
+
+
+def test_n_threads_reaches_blas_from_any_thread_and_waits_for_a_one_thread_section():
+    # dbt runs each model on a thread of its own, and threadpoolctl's limits reach OpenBLAS
+    # only from the thread that set one first: var n_threads went nowhere from the others
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import ThreadpoolController, threadpool_limits
+
+    from text_clustering import runtime
+    from text_clustering.knn import _set_threads, one_blas_thread
+
+    blas = ThreadpoolController().select(user_api="blas").lib_controllers
+    before, threads_before = [library.get_num_threads() for library in blas], runtime._threads
+
+    def in_a_model_thread(n):
+        thread = threading.Thread(target=runtime.use_threads, args=(n,))
+        thread.start()
+        thread.join()
+
+    owner = ThreadPoolExecutor(1)  # a thread that takes threadpoolctl's control, as dbt's do
+    owner.submit(lambda: threadpool_limits(limits=2)).result()
+    try:
+        in_a_model_thread(1)
+        assert [library.get_num_threads() for library in blas] == [1] * len(blas)
+        with one_blas_thread():
+            in_a_model_thread(3)
+            assert [library.get_num_threads() for library in blas] == [1] * len(blas)  # held
+        assert [library.get_num_threads() for library in blas] == [3] * len(blas)
+    finally:
+        owner.shutdown()
+        for library, threads in zip(blas, before, strict=True):
+            _set_threads(library, threads)
+        runtime._threads = threads_before
