@@ -45,7 +45,7 @@ def use_threads(n_threads: int | None) -> int:
 
     from .knn import set_blas_threads
 
-    set_blas_threads(n)  # threadpoolctl's own reach OpenBLAS from one thread only
+    set_blas_threads(n)  # threadpoolctl's limits reach OpenBLAS from one thread only
     threadpool_limits(limits=n, user_api="openmp")
     _threads = n
     if "torch" in sys.modules:

@@ -378,7 +378,7 @@ def test_the_projection_does_not_load_torch():
 
 def test_umap_preloaded_on_a_thread_serves_the_fit_without_a_second_import():
     # the embedding step starts it on a first build; a fit that comes while it still runs
-    # waits for it (Python's import lock), one that comes later finds umap imported
+    # waits for it (cached_jit's lock), one that comes later finds umap imported
     from dbt_helpers import python_output
 
     code = (
