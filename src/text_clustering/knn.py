@@ -7,7 +7,8 @@ hosts (docs/performance.md), and the projection then needs no torch (whose impor
 shared among ``threads`` workers (:func:`exact_knn`, the projection's search), so a block's
 result does not depend on which worker took it or how many there were (deterministic; a
 block's rows, though, come out differently in the last bits in a block of another size).
-BLAS is held to one thread by :func:`one_blas_thread`, not threadpoolctl's limits: those
+BLAS is held to one thread by :func:`~text_clustering.runtime.one_blas_thread`, not
+threadpoolctl's limits: those
 are a no-op for OpenBLAS in any thread but the first that set one (threadpoolctl >= 3.6),
 and dbt runs each model on a thread of its own.
 Memory is bounded by ``block x len(reference)`` floats per worker, in one buffer reused by
@@ -19,13 +20,12 @@ Other metrics use scikit-learn.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
+from .runtime import one_blas_thread, threads_in_use
 from .vectors import unit_rows
 
 FAST_METRICS = ("cosine", "euclidean")
@@ -74,7 +74,7 @@ class ExactKNN:
         ``i`` is reference row ``offset + i``, listed first (itself, even among exact
         duplicates, as UMAP's graph expects). ``threads`` > 1 shares the blocks among that
         many workers; every product runs on one BLAS thread (the same result as one
-        worker, in any thread: :func:`one_blas_thread`)."""
+        worker, in any thread: :func:`~text_clustering.runtime.one_blas_thread`)."""
         k = min(k, self.size)
         if self._sklearn is not None:
             distances, indices = self._sklearn.kneighbors(queries, n_neighbors=k)
@@ -121,59 +121,6 @@ class ExactKNN:
         return buffer[:rows]
 
 
-_BLAS_LOCK = threading.Lock()
-_BLAS_USERS = 0  # callers inside one_blas_thread, from any thread
-_BLAS_SAVED: dict[str, tuple[Any, int]] = {}  # library path -> (controller, its threads)
-
-
-@contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """Every BLAS library loaded (NumPy's, SciPy's) on one thread while any caller, from any
-    thread, is inside; the last to leave restores each library's thread count. Re-entrant
-    and shared, so that concurrent callers never restore a count under another's products:
-    a product's bits depend on the threads it ran on, and the kNN must not."""
-    global _BLAS_USERS
-    with _BLAS_LOCK:
-        for library in _blas_libraries():
-            if library.filepath not in _BLAS_SAVED:  # also one loaded since the first entry
-                _BLAS_SAVED[library.filepath] = (library, library.get_num_threads())
-                _set_threads(library, 1)
-        _BLAS_USERS += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            _BLAS_USERS -= 1
-            if _BLAS_USERS == 0:
-                for library, threads in _BLAS_SAVED.values():
-                    _set_threads(library, threads)
-                _BLAS_SAVED.clear()
-
-
-def set_blas_threads(threads: int) -> None:
-    """Every BLAS library loaded to ``threads`` threads, from any thread (threadpoolctl's
-    limits reach OpenBLAS only from the thread that set one first, and dbt runs each model
-    on its own). Inside a :func:`one_blas_thread` section (any caller's) the libraries stay
-    on one thread and get ``threads`` when the last caller leaves it."""
-    with _BLAS_LOCK:
-        for library in _blas_libraries():
-            if library.filepath in _BLAS_SAVED:
-                _BLAS_SAVED[library.filepath] = (library, threads)
-            else:
-                _set_threads(library, threads)
-
-
-def _blas_libraries() -> list[Any]:
-    from threadpoolctl import ThreadpoolController
-
-    return list(ThreadpoolController().select(user_api="blas").lib_controllers)
-
-
-def _set_threads(library: Any, threads: int) -> None:
-    # threadpoolctl's own setter for OpenBLAS acts only in the thread that first set a limit
-    getattr(library, "_real_set_num_threads", library.set_num_threads)(threads)
-
-
 def exact_knn(
     vectors: np.ndarray,
     k: int,
@@ -185,8 +132,6 @@ def exact_knn(
     """Exact ``k`` nearest neighbours of every row among the rows, itself first (even among
     exact duplicates, as UMAP expects): ``(distances, indices)``, nearest first. ``threads``
     (None: :func:`~text_clustering.runtime.threads_in_use`) share the blocks."""
-    from .runtime import threads_in_use
-
     k = min(k, vectors.shape[0])
     index = ExactKNN(vectors, metric=metric, block=block)
     offset = 0 if metric in FAST_METRICS else None

@@ -19,8 +19,9 @@ import numpy as np
 
 from ._numba import cached_jit
 from .errors import ConfigError
-from .knn import ExactKNN, exact_knn, one_blas_thread
+from .knn import ExactKNN, exact_knn
 from .log import log
+from .runtime import one_blas_thread
 
 COPY_DISTANCE = 1e-6
 # Below this many distinct vectors UMAP's layout is meaningless (it scatters identical texts
@@ -119,7 +120,7 @@ class UMAPProjector:
     def _layout(self, vectors: np.ndarray, graph: Graph) -> np.ndarray:
         """UMAP's layout from the graph (one thread: a fixed ``random_state`` makes
         umap-learn's optimisation single-threaded; its BLAS calls, the spectral start's,
-        on one thread too (:func:`~text_clustering.knn.one_blas_thread`), so the layout is
+        on one thread too (:func:`~text_clustering.runtime.one_blas_thread`), so the layout is
         the same whatever var n_threads, in a dbt model's thread or Spark's driver, and
         whether a search runs beside it)."""
         start = time.perf_counter()

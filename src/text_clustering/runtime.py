@@ -5,7 +5,11 @@ The threads are set by the project (var ``n_threads``), not by luck.
 torch (the torch embedding backend) and the BLAS/OpenMP pools behind NumPy (the exact kNN)
 and scikit-learn each default to every core they see, which on a shared host or a container
 with a CPU quota can mean oversubscription. :func:`use_threads` sets all of them to one
-number per model run (the kNN runs that many workers of one BLAS thread each); torch is
+number per model run (the kNN runs that many workers of one BLAS thread each), BLAS with
+the library's own setter (:func:`set_blas_threads`), as :func:`one_blas_thread` holds it
+to one thread while bit-exact products run: threadpoolctl's limits reach OpenBLAS only from
+the thread that set one first (threadpoolctl >= 3.6), and dbt runs each model on its own;
+torch is
 imported only by the step that needs it (:func:`import_torch`, ~1.5 s), so a build whose
 texts are embedded with onnx or bring their own vectors does not load it.
 :func:`avoid_hugepage_stalls` keeps NumPy's large arrays off transparent huge pages where
@@ -20,6 +24,9 @@ import gc
 import os
 import re
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +49,6 @@ def use_threads(n_threads: int | None) -> int:
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     n = n_threads or available or os.cpu_count() or 1
     from threadpoolctl import threadpool_limits
-
-    from .knn import set_blas_threads
 
     set_blas_threads(n)  # threadpoolctl's limits reach OpenBLAS from one thread only
     threadpool_limits(limits=n, user_api="openmp")
@@ -142,3 +147,56 @@ def _selected(path: Path) -> str | None:
     except OSError:
         return None
     return found.group(1) if found else None
+
+
+_BLAS_LOCK = threading.Lock()
+_BLAS_USERS = 0  # callers inside one_blas_thread, from any thread
+_BLAS_SAVED: dict[str, tuple[Any, int]] = {}  # library path -> (controller, its threads)
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Every BLAS library loaded (NumPy's, SciPy's) on one thread while any caller, from any
+    thread, is inside; the last to leave restores each library's thread count. Re-entrant
+    and shared, so that concurrent callers never restore a count under another's products:
+    a product's bits depend on the threads it ran on, and the kNN must not."""
+    global _BLAS_USERS
+    with _BLAS_LOCK:
+        for library in _blas_libraries():
+            if library.filepath not in _BLAS_SAVED:  # also one loaded since the first entry
+                _BLAS_SAVED[library.filepath] = (library, library.get_num_threads())
+                _set_threads(library, 1)
+        _BLAS_USERS += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS -= 1
+            if _BLAS_USERS == 0:
+                for library, threads in _BLAS_SAVED.values():
+                    _set_threads(library, threads)
+                _BLAS_SAVED.clear()
+
+
+def set_blas_threads(threads: int) -> None:
+    """Every BLAS library loaded to ``threads`` threads, from any thread (threadpoolctl's
+    limits reach OpenBLAS only from the thread that set one first, and dbt runs each model
+    on its own). Inside a :func:`one_blas_thread` section (any caller's) the libraries stay
+    on one thread and get ``threads`` when the last caller leaves it."""
+    with _BLAS_LOCK:
+        for library in _blas_libraries():
+            if library.filepath in _BLAS_SAVED:
+                _BLAS_SAVED[library.filepath] = (library, threads)
+            else:
+                _set_threads(library, threads)
+
+
+def _blas_libraries() -> list[Any]:
+    from threadpoolctl import ThreadpoolController
+
+    return list(ThreadpoolController().select(user_api="blas").lib_controllers)
+
+
+def _set_threads(library: Any, threads: int) -> None:
+    # threadpoolctl's own setter for OpenBLAS acts only in the thread that first set a limit
+    getattr(library, "_real_set_num_threads", library.set_num_threads)(threads)

@@ -326,7 +326,7 @@ def test_exact_knn_holds_blas_to_one_thread_on_any_thread():
 
     from threadpoolctl import ThreadpoolController
 
-    from text_clustering.knn import one_blas_thread
+    from text_clustering.runtime import one_blas_thread
 
     x = np.random.default_rng(9).normal(size=(2000, 64)).astype(np.float32)
     blas = ThreadpoolController().select(user_api="blas").lib_controllers

@@ -140,7 +140,7 @@ def test_n_threads_reaches_blas_from_any_thread_and_waits_for_a_one_thread_secti
     from threadpoolctl import ThreadpoolController, threadpool_limits
 
     from text_clustering import runtime
-    from text_clustering.knn import _set_threads, one_blas_thread
+    from text_clustering.runtime import _set_threads, one_blas_thread
 
     blas = ThreadpoolController().select(user_api="blas").lib_controllers
     before, threads_before = [library.get_num_threads() for library in blas], runtime._threads

@@ -26,10 +26,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..config import read_bool, read_float, read_int, read_optional_int, read_str
-from ..knn import ExactKNN, one_blas_thread
+from ..knn import ExactKNN
 from ..log import log, progress
 from ..projection import UMAPProjector, import_umap, knn_graph, needs_pca
-from ..runtime import threads_in_use, use_threads
+from ..runtime import one_blas_thread, threads_in_use, use_threads
 from ..vectors import read_arrow, to_arrow, to_numpy
 from .reuse import read_previous
 
